@@ -3,7 +3,9 @@ set(MAILTOKEN_WARNINGS
   -Wall -Wextra -Wformat=2 -Wformat-security -Wshadow -Wstrict-prototypes
   -Wmissing-prototypes -Wold-style-definition -Wpointer-arith -Wcast-qual
   -Wwrite-strings -Wundef -Wvla -Wimplicit-fallthrough -Wnull-dereference
-  -Wconversion -Wno-sign-conversion)
+  -Wconversion -Wno-sign-conversion
+  # Messages are cut to their buffers on purpose.
+  -Wno-format-truncation)
 if(MAILTOKEN_WERROR)
   list(APPEND MAILTOKEN_WARNINGS -Werror)
 endif()
