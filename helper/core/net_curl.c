@@ -3,6 +3,7 @@
  * verified, redirects never followed, bodies capped.
  */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,10 +120,19 @@ classify(CURLcode code, const char *detail, const struct net_request *req, struc
     }
 }
 
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static CURLcode init_result;
+
+/* curl_global_init is not thread-safe: the daemon's threads share one call. */
+static void
+init_curl(void)
+{
+    init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
 static int
 net_http(const struct net_request *req, struct net_response *resp, struct mt_err *err)
 {
-    static int initialised;
     char detail[CURL_ERROR_SIZE];
     struct transfer t = {.resp = resp};
     struct curl_slist *headers = NULL;
@@ -137,11 +147,9 @@ net_http(const struct net_request *req, struct net_response *resp, struct mt_err
     mt_buf_init(&resp->body, NET_MAX_BODY);
     detail[0] = '\0';
 
-    if (!initialised) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return err_set(err, EX_SOFTWARE, "libcurl failed to initialise");
-        initialised = 1;
-    }
+    pthread_once(&init_once, init_curl);
+    if (init_result != CURLE_OK)
+        return err_set(err, EX_SOFTWARE, "libcurl failed to initialise");
     curl = curl_easy_init();
     if (curl == NULL)
         return err_set(err, EX_OSERR, "libcurl failed to initialise (out of memory?)");
