@@ -580,14 +580,14 @@ def redirect_uri_registered(uri, registered, mode):
         return False
     # Loopback redirect URIs match whatever their port (RFC 8252 section 7.3),
     # and Microsoft also treats a missing path as "/".
-    asked = urllib.parse.urlsplit(uri)
-    if not is_loopback_http(asked):
+    requested = urllib.parse.urlsplit(uri)
+    if not is_loopback_http(requested):
         return False
     for candidate in registered:
         known = urllib.parse.urlsplit(candidate)
-        if (is_loopback_http(known) and known.hostname == asked.hostname
-                and (known.path or "/") == (asked.path or "/")
-                and known.query == asked.query):
+        if (is_loopback_http(known) and known.hostname == requested.hostname
+                and (known.path or "/") == (requested.path or "/")
+                and known.query == requested.query):
             return True
     return False
 
@@ -1154,7 +1154,7 @@ class FakeHandler(http.server.BaseHTTPRequestHandler):
             try:
                 reply, record["route"], record["position"] = server.dispatch(
                     self, path, query, form, basic)
-            except Exception as e:  # reply 500 so that the test sees the bug, not a hang
+            except Exception as e:  # reply 500 so that the test fails instead of hanging
                 sys.stderr.write(f"fake_as: internal error on {self.command} {path}: {e!r}\n")
                 reply = json_reply(500, {"error": "fake_as_internal_error",
                                          "error_description": repr(e)}, "internal_error")
