@@ -4,10 +4,10 @@
 # watcher. Sourced by stack.sh.
 #
 # glewlwyd's /auth endpoint redirects to its login page unless the request
-# carries g_continue (the parameter its login page adds once the user has
-# logged in and granted the scopes), so a "browser" here is: log in with
-# POST /api/auth/, grant with PUT /api/auth/grant/CLIENT/, then request the
-# authorization URL with g_continue added.
+# carries g_continue, the parameter its login page adds once the user has
+# logged in and granted the scopes. So the "browser" here logs in with
+# POST /api/auth/, grants with PUT /api/auth/grant/CLIENT/, and then
+# requests the authorization URL with g_continue added.
 
 # Prints the value of query parameter $2 of URL $1 (decoded), or "" when absent.
 _stack_url_param() {
@@ -62,9 +62,9 @@ _stack_browser_grant() {
 # redirect URI with curl, as a browser would.
 #   $1 authorization URL (client_id, redirect_uri, scope, state, PKCE as the
 #      program built them), $2 user name, $3 password
-# Prints the HTTP status the redirect target answered with. Fails when
+# Prints the HTTP status that the redirect target returned. Fails when
 # glewlwyd does not redirect to the client (the Location it gave instead is
-# printed on stderr) or when nothing answers at the redirect URI.
+# printed on stderr) or when nothing listens at the redirect URI.
 stack_browser_authorize() {
     local url=$1 user=$2 password=$3 jar client scope location status rc=1
     client=$(_stack_url_param "$url" client_id) || return 1
@@ -309,7 +309,7 @@ stack_token_introspect() {
 }
 
 # Waits until a message whose Subject header is exactly $2 is in the INBOX
-# Maildir of user $1 (new/ or cur/); prints the message file's path.
+# Maildir of user $1 (new/ or cur/), then prints the message file's path.
 # $3 = seconds (default 20).
 stack_wait_mail() {
     local user=$1 subject=$2 timeout=${3:-20} maildir i file
@@ -328,11 +328,11 @@ stack_wait_mail() {
     return 1
 }
 
-# Starts a one-shot HTTP listener on 127.0.0.1:$1 that stands in for a
-# program's redirect listener: it answers the first request with 200 (or
-# status $3), writes the request target (path and query) to file $2, and
-# exits. Waits until it listens. The process is tracked, so stack_stop_all
-# ends it if no request came.
+# Starts a one-shot HTTP listener on 127.0.0.1:$1 that replaces a
+# program's redirect listener in tests. It replies to the first request
+# with status 200 (or $3), writes the request target (path and query) to
+# file $2, and exits. The function returns once the port listens. The
+# process is tracked, so stack_stop_all ends it if no request came.
 stack_catcher_start() {
     local port=$1 file=$2 status=${3:-200} pid
     rm -f "$file"

@@ -100,7 +100,7 @@ log_path = $STACK_DOVECOT_LOG
 auth_verbose = yes
 auth_debug = $(_stack_dovecot_debug)
 auth_mechanisms = xoauth2 oauthbearer
-# Rejected logins answer at once (Dovecot's default waits 2 s each).
+# Dovecot fails a rejected login at once instead of after its default 2 s.
 auth_failure_delay = 0
 disable_plaintext_auth = no
 ssl = yes
@@ -144,7 +144,7 @@ submission_relay_host = 127.0.0.1
 submission_relay_port = $STACK_SMTP_RELAY_PORT
 submission_relay_trusted = yes
 # Anvil delays every login from an IP address after a failed one (up to
-# 15 s), and no setting turns that off. Moving the listener to another name
+# 15 s in Dovecot 2.3.19), and no setting turns that off. Moving the listener to another name
 # disables the penalty, because the auth process then cannot reach anvil.
 service anvil {
   unix_listener anvil-auth-penalty {
@@ -236,7 +236,8 @@ stack_dovecot_stop() {
 
 # Restarts Dovecot with new options (same as stack_dovecot_start) and
 # updates STACK_SCRIPTED_TOKENINFO in stack.env. Tests sharing the stack see
-# a short outage, so run such tests alone (ctest RESOURCE_LOCK stack).
+# a short outage, so register such tests with mailtoken_stack_test(...
+# EXCLUSIVE), which runs them alone.
 stack_dovecot_restart() {
     local arg scripted=''
     for arg in "$@"; do

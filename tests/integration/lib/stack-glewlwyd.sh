@@ -3,18 +3,18 @@
 # database, configured through its admin API. Sourced by stack.sh.
 #
 # What it sets up:
-#   users alice and bob (scopes openid, mail, g_profile), scope "mail";
-#   scope "token_admin": a mailconf token with it (client credentials grant)
-#     may introspect and revoke the tokens of every client;
-#   plugin instance "oidc": HS256 access tokens (about 485 characters with
-#     scope "mail"), the default for tests;
-#   plugin instance "oidcrs": RS256 access tokens (about 800 characters) for
-#     long-token tests;
-#   clients mailconf (confidential, secret confsecret) and mailpub (public),
-#     redirect URI http://127.0.0.1:<base+50>/callback, grant types code,
-#     refresh_token and device_authorization (plus client_credentials for
-#     mailconf, limited to scopes mail and token_admin); every plugin
-#     instance serves both clients.
+#   - users alice and bob with scopes openid, mail and g_profile.
+#   - scope "token_admin". A mailconf token with this scope (client
+#     credentials grant) may introspect and revoke the tokens of every client.
+#   - plugin instance "oidc" with HS256 access tokens (about 485 characters
+#     with scope "mail"), the default for tests.
+#   - plugin instance "oidcrs" with RS256 access tokens (about 790
+#     characters) for long-token tests.
+#   - clients mailconf (confidential, secret confsecret) and mailpub
+#     (public) with redirect URI http://127.0.0.1:<base+50>/callback and
+#     grant types code, refresh_token and device_authorization. mailconf
+#     also has client_credentials, limited to scopes mail and token_admin.
+#     Every plugin instance serves both clients.
 # Refresh tokens do not rotate ("refresh-token-one-use": "never") and their
 # lifetime restarts at each use ("refresh-token-rolling").
 

@@ -39,9 +39,6 @@ EOF
         return 1
     fi
 
-    # dovecot-lda runs as nobody (Postfix's pipe user) and reads the whole
-    # dovecot.conf, including the ssl_key file, so the key must be readable
-    # by others. This is a throw-away test key.
-    chmod 0644 "$STACK_CA_FILE" "$STACK_SERVER_CERT" "$STACK_SERVER_KEY"
-    chmod 0600 "$dir/ca.key"
+    chmod 0644 "$STACK_CA_FILE" "$STACK_SERVER_CERT"
+    chmod 0600 "$STACK_SERVER_KEY" "$dir/ca.key"
 }

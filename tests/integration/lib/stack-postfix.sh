@@ -78,7 +78,8 @@ _stack_postfix_make_dirs() {
     mkdir -p "$dir/etc" "$dir/spool" "$dir/data" || return 1
     chown postfix:postfix "$dir/data" || return 1
     chmod 0755 "$dir" "$dir/spool"
-    # The Debian postconf reads dynamicmaps.cf from the config folder.
+    # Debian's Postfix finds the map types packaged as plugins (postfix-pcre,
+    # postfix-ldap, ...) through dynamicmaps.cf in the config folder.
     if [ -f /etc/postfix/dynamicmaps.cf ]; then
         cp /etc/postfix/dynamicmaps.cf "$dir/etc/dynamicmaps.cf"
     fi
@@ -190,8 +191,8 @@ stack_postfix_client_dir() {
 # Defaults: STARTTLS required and verified against the stack's CA
 # (smtp_tls_security_level = secure; the certificate must name the relay
 # host or "localhost"), SASL security options noanonymous.
-# The instance folder (stack_postfix_client_dir NAME) holds etc/, spool/
-# (the chroot) and maillog.
+# The instance folder (stack_postfix_client_dir NAME) contains etc/,
+# spool/ (the chroot) and maillog.
 stack_postfix_client_start() {
     local name=$1 relay=${2-} chroot=y dir arg host port
     local -a imports=() passwd=() extra=()

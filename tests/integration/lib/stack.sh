@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# Most STACK_* variables are set here for the scripts that source this file.
+# shellcheck disable=SC2034
 # Test stack for mailtoken's integration tests: an OAuth2 authorization
 # server (glewlwyd), Dovecot (IMAP, POP3, submission) and Postfix, all on
 # 127.0.0.1, all state under one folder.
@@ -11,8 +13,8 @@
 #   STACK_DIR                   state folder (default: $PWD/build/stack)
 #   MAILTOKEN_TEST_PORT_BASE    first port of this stack's range (default 14300)
 #
-# Ports are fixed offsets from the base (see _stack_set_ports). After
-# stack_start_all, $STACK_DIR/stack.env holds every port, URL, path and
+# Ports are fixed offsets from the base (see stack_env_init). After
+# stack_start_all, $STACK_DIR/stack.env contains every port, URL, path and
 # client credential, ready to be sourced by tests and demos.
 #
 # The file is split by server: stack-pki.sh, stack-glewlwyd.sh,
@@ -23,7 +25,7 @@
 STACK_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 # Marker file that identifies a folder as a stack state folder; stack_start_all
-# wipes an existing STACK_DIR only when it holds this file (or is empty).
+# wipes an existing STACK_DIR only when it contains this file (or is empty).
 STACK_MARKER=.mailtoken-stack
 
 _stack_err() {
@@ -115,7 +117,7 @@ stack_env_init() {
     STACK_SCRIPTED_TOKENINFO_URL=${STACK_SCRIPTED_TOKENINFO_URL:-http://127.0.0.1:$STACK_SCRIPTED_PORT/tokeninfo?access_token=}
 
     # Two oidc plugin instances: HS256 tokens (about 485 characters with
-    # scope "mail") for most tests, RS256 tokens (about 800) for long ones.
+    # scope "mail") for most tests, RS256 tokens (about 790) for long ones.
     STACK_OIDC_NAME=oidc
     STACK_OIDC_RS_NAME=oidcrs
 
@@ -168,7 +170,7 @@ _stack_env_endpoints() {
 _stack_write_env() {
     local name tmp=$STACK_ENV_FILE.tmp
     {
-        printf '# Written by tests/integration/lib/stack.sh; source it from sh or bash.\n'
+        printf '# Written by tests/integration/lib/stack.sh; source it from bash.\n'
         for name in STACK_DIR STACK_PORT_BASE \
             STACK_GLEWLWYD_PORT STACK_IMAP_PORT STACK_IMAPS_PORT \
             STACK_POP3_PORT STACK_POP3S_PORT STACK_SUBMISSION_PORT \
@@ -200,13 +202,14 @@ _stack_write_env() {
 # Fails when one of this stack's ports is already in use (by another
 # program, or by a stack started from another state folder).
 _stack_check_ports_free() {
-    local port busy=0 listening
+    local port busy=0 listening owner
     listening=$(ss -Htln 2>/dev/null | awk '{print $4}') || return 1
     for port in "$STACK_GLEWLWYD_PORT" "$STACK_IMAP_PORT" "$STACK_IMAPS_PORT" \
         "$STACK_POP3_PORT" "$STACK_POP3S_PORT" "$STACK_SUBMISSION_PORT" \
         "$STACK_SUBMISSIONS_PORT" "$STACK_SMTP_RELAY_PORT" "$STACK_SMTP_AUTH_PORT"; do
         if grep -Eq "[:.]$port\$" <<<"$listening"; then
-            _stack_err "port $port is already in use; stop the program that listens there or choose another MAILTOKEN_TEST_PORT_BASE"
+            owner=$(ss -Htlnp "sport = :$port" 2>/dev/null | grep -o 'users:.*' | head -n 1)
+            _stack_err "port $port is already in use${owner:+ ($owner)}; stop the program that listens there or choose another MAILTOKEN_TEST_PORT_BASE"
             busy=1
         fi
     done
@@ -227,6 +230,15 @@ _stack_wait_port() {
     return 1
 }
 
+# Succeeds when process $1 exists and is not a zombie (an ended process
+# that its parent, often PID 1 here, has not reaped yet).
+_stack_pid_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ "${stat%% *}" != Z ]
+}
+
 # Stops the process named in pid file $1 if its command line contains $2
 # (so a PID reused by an unrelated process is left alone), then removes the
 # file. Waits up to 5 s for the process to end, then sends SIGKILL.
@@ -234,15 +246,15 @@ _stack_kill_pidfile() {
     local file=$1 expect=$2 pid i cmdline
     [ -f "$file" ] || return 0
     pid=$(tr -dc 0-9 <"$file")
-    if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ]; then
+    if [ -n "$pid" ] && _stack_pid_alive "$pid"; then
         cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
         if [[ $cmdline == *"$expect"* ]]; then
             kill -TERM "$pid" 2>/dev/null || true
             for ((i = 0; i < 100; i++)); do
-                [ -d "/proc/$pid" ] || break
+                _stack_pid_alive "$pid" || break
                 sleep 0.05
             done
-            if [ -d "/proc/$pid" ]; then
+            if _stack_pid_alive "$pid"; then
                 _stack_err "process $pid ($expect) did not stop after SIGTERM; sending SIGKILL"
                 kill -KILL "$pid" 2>/dev/null || true
             fi
@@ -260,8 +272,8 @@ stack_stop_all() {
     stack_env_init || return 1
     [ -d "$STACK_DIR" ] || return 0
 
-    # The servers stop in parallel: Dovecot's master takes about 3 s to exit
-    # and glewlwyd about 2 s, the Postfix instances well under 1 s each.
+    # The servers stop in parallel, because Dovecot's master took 1 to 3 s to
+    # exit here and glewlwyd about 2 s (Postfix instances well under 1 s).
     local dir file pid rc=0
     local -a pids=()
     for dir in "$STACK_DIR"/postfix-client-*/etc "$STACK_POSTFIX_DIR/etc"; do
@@ -314,8 +326,9 @@ _stack_reset_dir() {
 #       tokens of the scripted token endpoint: Dovecot sends GET URL<token>
 #       and takes "email" from a 200 reply. Default URL:
 #       http://127.0.0.1:<base+60>/tokeninfo?access_token=
-#       Off by default because a passdb whose server does not answer turns
-#       every rejected token into a temporary failure.
+#       Off by default: while nothing listens at URL, Dovecot 2.3 reports
+#       every rejected token as a temporary failure ("NO [UNAVAILABLE]")
+#       instead of an authentication failure.
 stack_start_all() {
     local scripted='' arg t0 t1
     for arg in "$@"; do
