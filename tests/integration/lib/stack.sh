@@ -293,7 +293,51 @@ stack_stop_all() {
     for pid in "${pids[@]}"; do
         wait "$pid" || rc=1
     done
-    return "$rc"
+
+    # Children outlive a master killed with SIGKILL for a moment; give them
+    # time, then report any that remain instead of guessing further.
+    local leftover i
+    for ((i = 0; i < 50; i++)); do
+        leftover=$(_stack_leftover_pids)
+        [ -n "$leftover" ] || return "$rc"
+        sleep 0.1
+    done
+    _stack_err "processes of the stack in $STACK_DIR still run after stop: $(tr '\n' ' ' <<<"$leftover")"
+    return 1
+}
+
+# Prints "PID COMMAND" for every process of this stack that still runs:
+# glewlwyd and Dovecot's master by their config file, Dovecot's children by
+# the instance name in their title, Postfix daemons by MAIL_CONFIG in their
+# environment.
+_stack_leftover_pids() {
+    local proc pid argv cmdline environ instance
+    instance=$(_stack_dovecot_instance_name)
+    for proc in /proc/[0-9]*; do
+        pid=${proc#/proc/}
+        [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
+        _stack_pid_alive "$pid" || continue
+        cmdline=$(tr '\0' ' ' 2>/dev/null <"$proc/cmdline") || continue
+        # Kernel threads have an empty command line.
+        [ -n "$cmdline" ] || continue
+        argv=${cmdline%% *}
+        case $argv in
+            glewlwyd | */glewlwyd)
+                [[ $cmdline == *"$STACK_GLEWLWYD_DIR/glewlwyd.conf"* ]] || continue
+                ;;
+            dovecot | */dovecot)
+                [[ $cmdline == *"$STACK_DOVECOT_CONF"* ]] || continue
+                ;;
+            "dovecot-$instance/"*) ;;
+            *)
+                environ=$(tr '\0' '\n' 2>/dev/null <"$proc/environ") || continue
+                grep -qFx "MAIL_CONFIG=$STACK_POSTFIX_DIR/etc" <<<"$environ" ||
+                    grep -q "^MAIL_CONFIG=$STACK_DIR/postfix-client-[^/]*/etc\$" <<<"$environ" ||
+                    continue
+                ;;
+        esac
+        printf '%s %s\n' "$pid" "$argv"
+    done
 }
 
 # Records a background process started by a test so that stack_stop_all
