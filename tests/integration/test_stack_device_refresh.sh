@@ -30,6 +30,20 @@ for client in "$STACK_PUB_CLIENT_ID" "$STACK_CONF_CLIENT_ID"; do
     test_pass "refresh token of $client is reusable"
 done
 
+# The verification_uri_complete form, at the RS256 instance.
+reply=$(curl -sS --max-time 10 -d "client_id=$STACK_PUB_CLIENT_ID" -d "scope=$STACK_SCOPE" \
+    "$STACK_RS_DEVICE_AUTHORIZATION_ENDPOINT") || test_fail "device authorization request failed"
+complete=$(jq -r '.verification_uri_complete // empty' <<<"$reply")
+test_match "verification_uri_complete of the RS256 instance" "$complete" "^$STACK_RS_DEVICE_VERIFICATION_URL\\?code="
+stack_device_approve "$complete" "$STACK_ALICE_USER" "$STACK_ALICE_PASSWORD" ||
+    test_fail "stack_device_approve rejected verification_uri_complete"
+reply=$(curl -sS --max-time 10 -d "client_id=$STACK_PUB_CLIENT_ID" \
+    -d grant_type=urn:ietf:params:oauth:grant-type:device_code \
+    --data-urlencode "device_code=$(jq -r .device_code <<<"$reply")" "$STACK_RS_TOKEN_ENDPOINT")
+imaps_ok "$STACK_ALICE_USER" "$(jq -r '.access_token // empty' <<<"$reply")" ||
+    test_fail "Dovecot rejected the RS256 device-grant token: $(head -c 200 <<<"$reply")"
+test_pass "device grant approved by URL at the RS256 instance logs in"
+
 # A user code glewlwyd never issued is reported as an error.
 if stack_device_approve "XXXX-0000" "$STACK_BOB_USER" "$STACK_BOB_PASSWORD" 2>/dev/null; then
     test_fail "stack_device_approve accepted an unknown user code"

@@ -73,6 +73,11 @@ stack_browser_authorize() {
         _stack_err "stack_browser_authorize: no client_id in the authorization URL"
         return 1
     fi
+    # glewlwyd's session cookie is bound to the host name 127.0.0.1.
+    if [[ $url != "$STACK_GLEWLWYD_URL"/* ]]; then
+        _stack_err "stack_browser_authorize: the URL must start with $STACK_GLEWLWYD_URL/, got ${url%%\?*}"
+        return 1
+    fi
     jar=$(_stack_browser_jar) || return 1
 
     if _stack_browser_login "$jar" "$user" "$password" &&
@@ -100,9 +105,10 @@ stack_browser_authorize() {
 
 # Approves a device-flow user code (RFC 8628) as USER: logs in, grants the
 # requested scope to the requesting client and confirms the code.
-#   $1 user code, $2 user name, $3 password,
+#   $1 user code, or the verification_uri_complete URL that carries it
+#   $2 user name, $3 password,
 #   $4 plugin instance (default $STACK_OIDC_NAME; $STACK_OIDC_RS_NAME for
-#      codes from the RS256 instance)
+#      codes from the RS256 instance; taken from the URL when $1 is one)
 # Without an explicit grant glewlwyd would confirm the code anyway and issue
 # a token with only the scopes granted before, so the client and scope are
 # read first from the redirect to the login page (GET device?code=...
@@ -110,7 +116,13 @@ stack_browser_authorize() {
 # unless glewlwyd reports the code complete.
 stack_device_approve() {
     local code=$1 user=$2 password=$3 instance=${4:-$STACK_OIDC_NAME}
-    local jar location client scope url=$STACK_API_URL/$instance/device rc=1
+    local jar location client scope url rc=1
+    if [[ $code == http*://* ]]; then
+        instance=${code#"$STACK_API_URL"/}
+        instance=${instance%%/*}
+        code=$(_stack_url_param "$code" code)
+    fi
+    url=$STACK_API_URL/$instance/device
     jar=$(_stack_browser_jar) || return 1
     if _stack_browser_login "$jar" "$user" "$password"; then
         location=$(curl -sS -o /dev/null -w '%{redirect_url}' --max-time 10 \
