@@ -17,6 +17,14 @@
 #     Every plugin instance serves both clients.
 # Refresh tokens do not rotate ("refresh-token-one-use": "never") and their
 # lifetime restarts at each use ("refresh-token-rolling").
+#
+# glewlwyd itself listens on 127.0.0.2:<base+10>. Clients reach it through
+# serial-proxy.py on 127.0.0.1:<base+10>, which passes on one request at a
+# time, because glewlwyd's sqlite backend loses writes under concurrent
+# requests (see serial-proxy.py).
+
+# Address that glewlwyd binds; the proxy takes 127.0.0.1 with the same port.
+STACK_GLEWLWYD_UPSTREAM_ADDRESS=127.0.0.2
 
 _stack_glw_pidfile() {
     printf '%s\n' "$STACK_GLEWLWYD_DIR/glewlwyd.pid"
@@ -25,7 +33,7 @@ _stack_glw_pidfile() {
 _stack_glw_write_config() {
     cat >"$STACK_GLEWLWYD_DIR/glewlwyd.conf" <<EOF
 port=$STACK_GLEWLWYD_PORT
-bind_address="127.0.0.1"
+bind_address="$STACK_GLEWLWYD_UPSTREAM_ADDRESS"
 external_url="$STACK_GLEWLWYD_URL"
 login_url="login.html"
 api_prefix="api"
@@ -172,13 +180,24 @@ stack_glewlwyd_start() {
     glewlwyd --config-file="$dir/glewlwyd.conf" >"$dir/glewlwyd.out" 2>&1 </dev/null &
     pid=$!
     printf '%s\n' "$pid" >"$(_stack_glw_pidfile)"
-    if ! _stack_wait_port "$STACK_GLEWLWYD_PORT" 10 glewlwyd; then
+    /usr/bin/python3 "$STACK_LIB_DIR/serial-proxy.py" 127.0.0.1 "$STACK_GLEWLWYD_PORT" \
+        "$STACK_GLEWLWYD_UPSTREAM_ADDRESS" "$STACK_GLEWLWYD_PORT" "$dir/proxy.log" \
+        >"$dir/proxy.out" 2>&1 </dev/null &
+    pid=$!
+    printf '%s\n' "$pid" >"$dir/proxy.pid"
+
+    if ! _stack_wait_port "$STACK_GLEWLWYD_PORT" 10 glewlwyd "$STACK_GLEWLWYD_UPSTREAM_ADDRESS"; then
         tail -n 20 "$dir/glewlwyd.out" "$dir/glewlwyd.log" >&2 2>/dev/null
+        return 1
+    fi
+    if ! _stack_wait_port "$STACK_GLEWLWYD_PORT" 10 "glewlwyd's proxy"; then
+        cat "$dir/proxy.out" >&2
         return 1
     fi
     _stack_glw_configure
 }
 
 stack_glewlwyd_stop() {
+    _stack_kill_pidfile "$STACK_GLEWLWYD_DIR/proxy.pid" "$STACK_GLEWLWYD_DIR/proxy.log"
     _stack_kill_pidfile "$(_stack_glw_pidfile)" "$STACK_GLEWLWYD_DIR/glewlwyd.conf"
 }

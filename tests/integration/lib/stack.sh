@@ -216,17 +216,17 @@ _stack_check_ports_free() {
     return "$busy"
 }
 
-# Waits until something listens on 127.0.0.1:$1; $2 = seconds (default 10),
-# $3 = name for the error message.
+# Waits until something listens on ADDRESS:$1; $2 = seconds (default 10),
+# $3 = name for the error message, $4 = ADDRESS (default 127.0.0.1).
 _stack_wait_port() {
-    local port=$1 timeout=${2:-10} name=${3:-port $1} i
+    local port=$1 timeout=${2:-10} name=${3:-port $1} address=${4:-127.0.0.1} i
     for ((i = 0; i < timeout * 20; i++)); do
-        if ss -Htln "sport = :$port" 2>/dev/null | grep -q .; then
+        if ss -Htln "src $address:$port" 2>/dev/null | grep -q .; then
             return 0
         fi
         sleep 0.05
     done
-    _stack_err "$name did not listen on 127.0.0.1:$port within ${timeout}s"
+    _stack_err "$name did not listen on $address:$port within ${timeout}s"
     return 1
 }
 
@@ -234,7 +234,7 @@ _stack_wait_port() {
 # that its parent, often PID 1 here, has not reaped yet).
 _stack_pid_alive() {
     local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
     stat=${stat##*) }
     [ "${stat%% *}" != Z ]
 }
@@ -306,34 +306,54 @@ stack_stop_all() {
     return 1
 }
 
+# Succeeds when one of the arguments (environment entries) is the
+# MAIL_CONFIG of a Postfix instance of this stack.
+_stack_is_postfix_environ() {
+    local entry
+    for entry in "$@"; do
+        case $entry in
+            "MAIL_CONFIG=$STACK_POSTFIX_DIR/etc") return 0 ;;
+            "MAIL_CONFIG=$STACK_DIR/postfix-client-"*/etc)
+                [[ ${entry#"MAIL_CONFIG=$STACK_DIR/postfix-client-"} != */*/* ]] && return 0
+                ;;
+        esac
+    done
+    return 1
+}
+
 # Prints "PID COMMAND" for every process of this stack that still runs:
-# glewlwyd and Dovecot's master by their config file, Dovecot's children by
+# glewlwyd, its proxy and Dovecot's master by their command line, Dovecot's children by
 # the instance name in their title, Postfix daemons by MAIL_CONFIG in their
 # environment.
 _stack_leftover_pids() {
-    local proc pid argv cmdline environ instance
+    # Reads /proc with bash builtins only: a fork per process would make
+    # this loop take about half a second.
+    local proc pid argv cmdline instance
+    local -a words environ
     instance=$(_stack_dovecot_instance_name)
     for proc in /proc/[0-9]*; do
         pid=${proc#/proc/}
         [ "$pid" != "$$" ] && [ "$pid" != "$BASHPID" ] || continue
-        _stack_pid_alive "$pid" || continue
-        cmdline=$(tr '\0' ' ' 2>/dev/null <"$proc/cmdline") || continue
+        mapfile -d '' words 2>/dev/null <"$proc/cmdline" || continue
         # Kernel threads have an empty command line.
-        [ -n "$cmdline" ] || continue
-        argv=${cmdline%% *}
+        [ "${#words[@]}" -gt 0 ] || continue
+        _stack_pid_alive "$pid" || continue
+        argv=${words[0]}
+        cmdline=${words[*]}
         case $argv in
             glewlwyd | */glewlwyd)
                 [[ $cmdline == *"$STACK_GLEWLWYD_DIR/glewlwyd.conf"* ]] || continue
+                ;;
+            */python3)
+                [[ $cmdline == *"serial-proxy.py "*" $STACK_GLEWLWYD_DIR/proxy.log"* ]] || continue
                 ;;
             dovecot | */dovecot)
                 [[ $cmdline == *"$STACK_DOVECOT_CONF"* ]] || continue
                 ;;
             "dovecot-$instance/"*) ;;
             *)
-                environ=$(tr '\0' '\n' 2>/dev/null <"$proc/environ") || continue
-                grep -qFx "MAIL_CONFIG=$STACK_POSTFIX_DIR/etc" <<<"$environ" ||
-                    grep -q "^MAIL_CONFIG=$STACK_DIR/postfix-client-[^/]*/etc\$" <<<"$environ" ||
-                    continue
+                mapfile -d '' environ 2>/dev/null <"$proc/environ" || continue
+                _stack_is_postfix_environ "${environ[@]}" || continue
                 ;;
         esac
         printf '%s %s\n' "$pid" "$argv"
