@@ -19,7 +19,7 @@
 #
 # The file is split by server: stack-pki.sh, stack-glewlwyd.sh,
 # stack-dovecot.sh, stack-postfix.sh and stack-browser.sh (browser steps and
-# token requests). This file holds the shared parts and start/stop of the
+# token requests). This file contains the shared parts and start/stop of the
 # whole stack.
 
 STACK_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -386,9 +386,10 @@ _stack_reset_dir() {
 
 # Starts the whole stack into a fresh STACK_DIR and writes stack.env.
 # Options:
-#   --scripted-tokeninfo[=URL]  add a third Dovecot passdb that accepts the
+#   --scripted-tokeninfo[=URL]  add a fourth Dovecot passdb that accepts the
 #       tokens of the scripted token endpoint: Dovecot sends GET URL<token>
-#       and takes "email" from a 200 reply. Default URL:
+#       (token percent-encoded, and also in "Authorization: Bearer") and
+#       takes "email" from a 200 reply. Default URL:
 #       http://127.0.0.1:<base+60>/tokeninfo?access_token=
 #       Off by default: while nothing listens at URL, Dovecot 2.3 reports
 #       every rejected token as a temporary failure ("NO [UNAVAILABLE]")
