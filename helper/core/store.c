@@ -237,7 +237,7 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
     struct mt_buf buf;
     struct json_object *o = NULL;
     struct stat sb;
-    const char *what = NULL;
+    const char *problem = NULL;
     int fd, rc = -1;
 
     memset(t, 0, sizeof(*t));
@@ -281,11 +281,11 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
                 errno == ENOSPC ? "larger than 1 MiB" : strerror(errno));
         goto done;
     }
-    o = json_parse_wiped(mt_buf_str(&buf), buf.len, &what);
-    if (o == NULL || decode_tokens(o, t, &what) != 0) {
+    o = json_parse_wiped(mt_buf_str(&buf), buf.len, &problem);
+    if (o == NULL || decode_tokens(o, t, &problem) != 0) {
         err_set(err, EX_IOERR,
                 "the token file %s is corrupt (%s): move it away, then run mailtoken authorize %s",
-                store_path(st, account), what, account);
+                store_path(st, account), problem, account);
         tokens_free(t);
         goto done;
     }

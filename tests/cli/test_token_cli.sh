@@ -96,7 +96,7 @@ for step in connect tmp-open rename after-rename; do
 done
 unset ASAN_OPTIONS
 
-# ---- a read-only store keeps the old file and says so ----
+# ---- a read-only store: the old file is kept and the error names the store ----
 reset_store
 chown -R nobody:nogroup "$work/store"
 chmod 644 "$work/config"
