@@ -34,6 +34,8 @@
 static struct plugin_config plugin_settings;
 /* Set once the socket fallback was logged at warning level; later ones go to debug. */
 static int fallback_logged;
+/* Likewise for the warning about an address without '@'. */
+static int bare_address_logged;
 
 /*
  * At plugin init the library has no connection, so utils->log goes to
@@ -53,6 +55,7 @@ enum step_state {
     STATE_DEFERRED,   /* SMTP: the message waits for the server's empty 334 challenge */
     STATE_SENT,       /* the message went out; success or an error challenge comes next */
     STATE_ANSWERED,   /* the error challenge was answered; only the failure can follow */
+    STATE_DONE,       /* the application reported the server's success */
     STATE_FAILED      /* a step failed; the exchange cannot go on */
 };
 
@@ -421,11 +424,13 @@ prepare_message(struct mech_conn *mc, sasl_client_params_t *params,
     if (r != SASL_OK)
         return r;
 
-    if (strchr(address, '@') == NULL)
-        plugin_log(utils, SASL_LOG_WARN,
+    if (strchr(address, '@') == NULL) {
+        plugin_log(utils, bare_address_logged ? SASL_LOG_DEBUG : SASL_LOG_WARN,
                    "%s: account %s: the address sent, \"%s\", has no '@'; servers such as "
                    "Microsoft's and Gmail's expect the mailbox address", mc->mech_name,
                    mc->authname, address);
+        bare_address_logged = 1;
+    }
     if (mc->origin == TOKEN_FROM_SOURCE) {
         long long left = mc->grant.expires - (long long)time(NULL);
 
@@ -512,9 +517,11 @@ answer_error_challenge(struct mech_conn *mc, sasl_client_params_t *params, const
  * the server's empty challenge when the client sends no initial response)
  * produces the message; a later non-empty challenge is the server's error
  * report, which gets the dummy answer; anything after that is a protocol
- * error. The plugin never sets doneflag and never returns SASL_OK: the
- * server's success or failure reply ends the exchange, because after the
- * message a server may still send its error challenge.
+ * error. After the message the plugin returns SASL_CONTINUE, because the
+ * server may still send its error challenge; the server's success reply
+ * ends the exchange. Only a later step without any challenge (serverin
+ * NULL), which some applications make after the success reply, returns
+ * SASL_OK and sets doneflag.
  */
 static int
 mech_step(void *conn_context, sasl_client_params_t *params, const char *serverin,
@@ -558,6 +565,16 @@ mech_step(void *conn_context, sasl_client_params_t *params, const char *serverin
         return SASL_CONTINUE;
 
     case STATE_SENT:
+        if (serverin == NULL) {
+            /*
+             * No challenge at all: the server accepted the message, and the
+             * application (mbsync, for one) asks whether the mechanism agrees.
+             */
+            oparams->doneflag = 1;
+            mc->state = STATE_DONE;
+            mt_buf_free(&mc->out);
+            return SASL_OK;
+        }
         if (serverinlen == 0) {
             /*
              * An empty challenge after the message: the application did not
@@ -579,6 +596,7 @@ mech_step(void *conn_context, sasl_client_params_t *params, const char *serverin
                          "the server sent another challenge after its error challenge was "
                          "answered");
 
+    case STATE_DONE:
     case STATE_FAILED:
     default:
         return step_fail(mc, params, SASL_BADPROT, SASL_LOG_ERR,
@@ -717,6 +735,7 @@ sasl_client_plug_init(const sasl_utils_t *utils, int max_version, int *out_versi
     init_message_count = 0;
     init_messages_replayed = 0;
     fallback_logged = 0;
+    bare_address_logged = 0;
     config_load(&plugin_settings, MAILTOKEN_HELPER_PATH, MAILTOKEN_SYSCONFDIR "/mailtoken.conf",
                 config_warning, utils);
     init_log(utils, SASL_LOG_DEBUG,

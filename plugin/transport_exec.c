@@ -197,7 +197,14 @@ transport_exec(const char *helper, char *const argv[], int timeout_ms, struct mt
     if (max_fd < 0 || max_fd > 65536)
         max_fd = 65536;
     null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null_fd < 0 || pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(error_pipe, O_CLOEXEC) != 0) {
+    if (null_fd < 0) {
+        snprintf(err, err_size,
+                 "cannot open /dev/null for the helper: %s (in a chroot such as Postfix's "
+                 "smtp client the helper cannot run: use the daemon socket, plugin_socket)",
+                 strerror(errno));
+        goto out;
+    }
+    if (pipe2(out_pipe, O_CLOEXEC) != 0 || pipe2(error_pipe, O_CLOEXEC) != 0) {
         snprintf(err, err_size, "cannot create pipes for the helper: %s", strerror(errno));
         goto out;
     }
@@ -233,7 +240,8 @@ transport_exec(const char *helper, char *const argv[], int timeout_ms, struct mt
         pid = -1;
         snprintf(err, err_size, "cannot run the helper %s: %s%s", helper, strerror(exec_errno),
                  exec_errno == ENOENT ? " (set helper in the [defaults] section of the "
-                                        "mailtoken configuration, or MAILTOKEN_HELPER)" : "");
+                                        "mailtoken configuration, or MAILTOKEN_HELPER; in a "
+                                        "chroot use the daemon socket, plugin_socket)" : "");
         goto out;
     }
 
@@ -264,7 +272,9 @@ transport_exec(const char *helper, char *const argv[], int timeout_ms, struct mt
         break;
     case TRANSPORT_READ_EOF:
         if (reply->len == 0)
-            snprintf(err, err_size, "the helper %s printed nothing and %s", helper, how);
+            snprintf(err, err_size,
+                     "the helper %s printed nothing and %s (its standard error goes to "
+                     "/dev/null: run it by hand as the same user to see the error)", helper, how);
         else
             snprintf(err, err_size, "the helper %s printed no whole reply and %s", helper, how);
         break;

@@ -1236,7 +1236,17 @@ address_without_at_is_warned(void **state)
     client_connect(&c);
     x = client_start(&c, "XOAUTH2", 1);
     assert_int_equal(x.r, SASL_CONTINUE);
-    assert_true(log_contains("\"alice\", has no '@'"));
+    assert_true(log_contains("3 mailtoken: XOAUTH2: account bareuser: the address sent, \"alice\", has no '@'"));
+    client_close(&c);
+
+    /* Repeats go to debug level, so that a relay does not warn on every message. */
+    mt_buf_reset(&captured_log);
+    c = (struct client){.authname = "bareuser"};
+    client_connect(&c);
+    x = client_start(&c, "XOAUTH2", 1);
+    assert_int_equal(x.r, SASL_CONTINUE);
+    assert_true(log_contains("5 mailtoken: XOAUTH2: account bareuser: the address sent"));
+    assert_false(log_contains("3 mailtoken: XOAUTH2: account bareuser: the address sent"));
     client_close(&c);
 
     mt_buf_reset(&captured_log);
@@ -1461,6 +1471,36 @@ empty_challenge_after_message_resends_once(void **state)
     x = client_step(&c, "", 0);
     assert_int_equal(x.r, SASL_BADPROT);
     assert_nothing_produced(&x);
+    client_close(&c);
+}
+
+static void
+step_without_challenge_completes(void **state)
+{
+    sasl_interact_t *prompts = NULL;
+    struct client c = {0};
+    struct result x;
+
+    (void)state;
+    /* mbsync steps once more with no challenge after the server's OK. */
+    start_google(&c);
+    x.r = sasl_client_step(c.conn, NULL, 0, &prompts, &x.out, &x.len);
+    assert_int_equal(x.r, SASL_OK);
+    assert_int_equal(x.len, 0);
+    x = client_step(&c, "", 0);
+    assert_int_equal(x.r, SASL_FAIL);   /* the library refuses steps after doneflag */
+    client_close(&c);
+
+    /* The same after a deferred SMTP message. */
+    c = (struct client){.service = "smtp", .authname = "len-3000"};
+    client_connect(&c);
+    x = client_start(&c, "XOAUTH2", 1);
+    assert_null(x.out);
+    x = client_step(&c, "", 0);
+    assert_int_equal(x.len, 3033);
+    x.r = sasl_client_step(c.conn, NULL, 0, &prompts, &x.out, &x.len);
+    assert_int_equal(x.r, SASL_OK);
+    assert_int_equal(x.len, 0);
     client_close(&c);
 }
 
@@ -2203,6 +2243,7 @@ main(int argc, char **argv)
         T(prompts_for_authname_and_authzid),
         T(prompts_for_password_only_when_needed),
         T(empty_challenge_after_message_resends_once),
+        T(step_without_challenge_completes),
         T(challenge_before_message_is_protocol_error),
         T(report_rejected_failure_is_logged),
         T(helper_error_replies),
