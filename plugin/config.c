@@ -121,7 +121,8 @@ apply_key(struct plugin_config *cfg, const char *key, const char *value, const c
             cfg->timeout_ms = seconds * 1000;
         else
             warnf(warn, context,
-                  "%s: helper_timeout \"%s\" is not a whole number of seconds from 1 to %d; using %d",
+                  "%s: helper_timeout \"%s\" is not a whole number of seconds "
+                  "from 1 to %d; using %d",
                   where, value, CONFIG_TIMEOUT_MAX, cfg->timeout_ms / 1000);
     } else if (strcmp(key, "plugin_socket") == 0) {
         set_socket(cfg, value, where, warn, context);

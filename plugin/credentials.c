@@ -14,7 +14,8 @@ static const unsigned long callback_ids[CREDENTIAL_COUNT] = {
 
 static const char *const prompt_texts[CREDENTIAL_COUNT] = {
     [CREDENTIAL_AUTHNAME] = "Authentication name (the mailtoken account)",
-    [CREDENTIAL_AUTHZID] = "Authorization name (the mailbox to act for; empty for the account's own)",
+    [CREDENTIAL_AUTHZID] =
+        "Authorization name (the mailbox to act for; empty for the account's own)",
     [CREDENTIAL_PASSWORD] = "Access token (used only when no mailtoken account matches)",
 };
 
@@ -89,7 +90,7 @@ get_from_callback(const sasl_utils_t *utils, unsigned long id, char **value_r, s
         return SASL_OK;   /* no such callback: the credential is absent */
 
     if (id == SASL_CB_PASS) {
-        /* libsasl2 stores every callback as sasl_callback_ft; the id tells the real type. */
+        /* libsasl2 stores every callback as sasl_callback_ft; the id gives the real type. */
         sasl_getsecret_t *getsecret = (sasl_getsecret_t *)(void (*)(void))proc;
         sasl_secret_t *secret = NULL;
 

@@ -104,7 +104,10 @@ build_xoauth2(const struct message_params *p, struct mt_buf *out)
     return 0;
 }
 
-/* "n," ["a=" saslname] "," ^A ["host=" H ^A] ["port=" P ^A] "auth=Bearer " T ^A ^A (RFC 7628 section 3.1). */
+/*
+ * "n," ["a=" saslname] "," ^A ["host=" H ^A] ["port=" P ^A] "auth=Bearer " T ^A ^A
+ * (RFC 7628 section 3.1).
+ */
 static int
 build_oauthbearer(const struct message_params *p, struct mt_buf *out)
 {

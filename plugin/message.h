@@ -21,9 +21,10 @@ enum message_mech {
 
 /*
  * Shortest password that is taken for an access token when no account
- * matches. Gmail and Microsoft app passwords are 16 letters, so that a
- * real password of that form is never sent as a bearer token; real access
- * tokens are far longer (Google's start at about 100 characters).
+ * matches. Google's app passwords are 16 characters (support.google.com
+ * /mail/answer/185833), and none of them must go out as a bearer token.
+ * The sample access tokens in Google's and Microsoft's XOAUTH2 documents
+ * have 46 and 40 characters.
  */
 #define MESSAGE_TOKEN_LIKE_MIN 20
 
@@ -38,8 +39,8 @@ struct message_params {
 
 /*
  * Checks an access token: not empty, and only printable ASCII without a
- * space (RFC 6750 allows fewer characters; this rejects everything that
- * could break the message framing: 0x01, CR, LF, NUL, space, DEL).
+ * space. That rejects every byte that could break the message framing
+ * (0x01, CR, LF, NUL, space, DEL) and is wider than RFC 6750's b64token.
  * Returns NULL when valid, else a static English reason.
  */
 const char *message_check_token(const char *token, size_t len);
@@ -83,7 +84,7 @@ size_t message_smtp_auth_line_len(const char *mech, size_t raw_len);
  */
 unsigned message_port_from_ipport(const char *ipport);
 
-/* What the plugin could read from a server's error challenge. */
+/* The fields of a server's error challenge, escaped for logs. */
 struct message_challenge {
     int is_json;          /* 1 when the challenge was a flat JSON object */
     char status[64];      /* "status" value, escaped; "" when absent */

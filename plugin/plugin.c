@@ -1,7 +1,7 @@
 /*
  * libmailtoken.so: the XOAUTH2 and OAUTHBEARER (RFC 7628) client
  * mechanisms for Cyrus SASL. The access token comes from the mailtoken
- * helper (source.h); this file holds the SASL side: the mechanism
+ * helper (source.h); this file contains the SASL side: the mechanism
  * table, the credentials, and the step state machine.
  */
 #include <stdarg.h>
@@ -54,7 +54,7 @@ enum step_state {
     STATE_START,      /* nothing sent yet */
     STATE_DEFERRED,   /* SMTP: the message waits for the server's empty 334 challenge */
     STATE_SENT,       /* the message went out; success or an error challenge comes next */
-    STATE_ANSWERED,   /* the error challenge was answered; only the failure can follow */
+    STATE_ANSWERED,   /* the error challenge got its response; only the failure can follow */
     STATE_DONE,       /* the application reported the server's success */
     STATE_FAILED      /* a step failed; the exchange cannot go on */
 };
@@ -248,8 +248,8 @@ log_fallback(const sasl_utils_t *utils, const struct source_result *res)
 }
 
 /*
- * Asks the token source for the account's token; when the source knows
- * no such account, takes the client's password if it has the form of an
+ * Asks the token source for the account's token. When the source has no
+ * such account, takes the client's password if it has the form of an
  * access token.
  */
 static int
@@ -461,10 +461,11 @@ emit_message(struct mech_conn *mc, const char **clientout, unsigned *clientoutle
     mc->state = STATE_SENT;
 }
 
-/* Answers the server's error challenge (RFC 7628 section 3.2.3; Google's XOAUTH2 page). */
+/* Responds to the server's error challenge (RFC 7628 section 3.2.3; Google's XOAUTH2 page). */
 static int
-answer_error_challenge(struct mech_conn *mc, sasl_client_params_t *params, const char *serverin,
-                       unsigned serverinlen, const char **clientout, unsigned *clientoutlen)
+respond_to_error_challenge(struct mech_conn *mc, sasl_client_params_t *params,
+                           const char *serverin, unsigned serverinlen, const char **clientout,
+                           unsigned *clientoutlen)
 {
     const sasl_utils_t *utils = params->utils;
     const char *account = mc->origin == TOKEN_FROM_SOURCE ? mc->grant.account : mc->authname;
@@ -490,12 +491,12 @@ answer_error_challenge(struct mech_conn *mc, sasl_client_params_t *params, const
         if (source_report_rejected(&plugin_settings, account, mc->fingerprint, &res) ==
             SOURCE_OK)
             plugin_log(utils, SASL_LOG_NOTE,
-                       "%s: account %s: told the token source that token %s was rejected",
+                       "%s: account %s: reported the rejection of token %s to the token source",
                        mc->mech_name, account, mc->fingerprint);
         else
             plugin_log(utils, SASL_LOG_WARN,
-                       "%s: account %s: cannot tell the token source that token %s was "
-                       "rejected: %s", mc->mech_name, account, mc->fingerprint, res.message);
+                       "%s: account %s: cannot report the rejection of token %s to the "
+                       "token source: %s", mc->mech_name, account, mc->fingerprint, res.message);
         log_fallback(utils, &res);
     }
 
@@ -516,7 +517,7 @@ answer_error_challenge(struct mech_conn *mc, sasl_client_params_t *params, const
  * The exchange: the first call (serverin NULL from sasl_client_start, or
  * the server's empty challenge when the client sends no initial response)
  * produces the message; a later non-empty challenge is the server's error
- * report, which gets the dummy answer; anything after that is a protocol
+ * report, which gets the dummy response; anything after that is a protocol
  * error. After the message the plugin returns SASL_CONTINUE, because the
  * server may still send its error challenge; the server's success reply
  * ends the exchange. Only a later step without any challenge (serverin
@@ -543,7 +544,7 @@ mech_step(void *conn_context, sasl_client_params_t *params, const char *serverin
         r = prepare_message(mc, params, prompt_need, oparams);
         if (r != SASL_OK)
             return r;
-        /* RFC 4954: an initial response that makes the AUTH line longer than 512 bytes waits for 334. */
+        /* RFC 4954: a response that makes the AUTH line longer than 512 bytes waits for 334. */
         if (serverin == NULL && is_smtp(params) &&
             message_smtp_auth_line_len(mc->mech_name, mc->out.len) > MESSAGE_SMTP_LINE_MAX) {
             plugin_log(params->utils, SASL_LOG_DEBUG,
@@ -559,7 +560,7 @@ mech_step(void *conn_context, sasl_client_params_t *params, const char *serverin
     case STATE_DEFERRED:
         if (serverinlen > 0)
             return step_fail(mc, params, SASL_BADPROT, SASL_LOG_ERR,
-                             "the server answered AUTH without an initial response with a "
+                             "the server replied to AUTH without an initial response with a "
                              "non-empty challenge (%u bytes)", serverinlen);
         emit_message(mc, clientout, clientoutlen);
         return SASL_CONTINUE;
@@ -568,7 +569,7 @@ mech_step(void *conn_context, sasl_client_params_t *params, const char *serverin
         if (serverin == NULL) {
             /*
              * No challenge at all: the server accepted the message, and the
-             * application (mbsync, for one) asks whether the mechanism agrees.
+             * application (mbsync, for one) checks whether the mechanism is done.
              */
             oparams->doneflag = 1;
             mc->state = STATE_DONE;
@@ -588,13 +589,13 @@ mech_step(void *conn_context, sasl_client_params_t *params, const char *serverin
             emit_message(mc, clientout, clientoutlen);
             return SASL_CONTINUE;
         }
-        return answer_error_challenge(mc, params, serverin, serverinlen, clientout,
-                                      clientoutlen);
+        return respond_to_error_challenge(mc, params, serverin, serverinlen, clientout,
+                                          clientoutlen);
 
     case STATE_ANSWERED:
         return step_fail(mc, params, SASL_BADPROT, SASL_LOG_ERR,
-                         "the server sent another challenge after its error challenge was "
-                         "answered");
+                         "the server sent another challenge after the response to its error "
+                         "challenge");
 
     case STATE_DONE:
     case STATE_FAILED:
@@ -654,8 +655,8 @@ mech_dispose(void *conn_context, const sasl_utils_t *utils)
 }
 
 /*
- * The library asks for these before it picks a mechanism. Only the
- * authentication name is required, and the library itself supplies a
+ * libsasl2 checks that these callbacks exist before it picks a mechanism.
+ * Only the authentication name is required, and the library supplies a
  * default for it, so applications without a password callback can pick
  * these mechanisms. The password is optional (see obtain_token).
  */
@@ -668,7 +669,7 @@ static const unsigned long required_prompts[] = {
  * Security flags, stated as they are:
  * - no NOPLAINTEXT: a bearer token can be replayed by anyone who reads it,
  *   so these mechanisms need TLS underneath. An application that requires
- *   NOPLAINTEXT gets them only when it tells the library the TLS strength
+ *   NOPLAINTEXT gets them only when it reports the TLS strength to the library
  *   (SASL_SSF_EXTERNAL).
  * - NODICTIONARY: nothing derived from a password crosses the wire; the
  *   token is random and issued by the authorization server, so there is
@@ -677,7 +678,8 @@ static const unsigned long required_prompts[] = {
  * - PASS_CREDENTIALS: the server receives a credential it could reuse.
  * ALLOWS_PROXY: an authorization id (a shared mailbox) is supported.
  */
-#define MECH_SECURITY_FLAGS (SASL_SEC_NOANONYMOUS | SASL_SEC_NODICTIONARY | SASL_SEC_PASS_CREDENTIALS)
+#define MECH_SECURITY_FLAGS \
+    (SASL_SEC_NOANONYMOUS | SASL_SEC_NODICTIONARY | SASL_SEC_PASS_CREDENTIALS)
 #define MECH_FEATURES (SASL_FEAT_WANT_CLIENT_FIRST | SASL_FEAT_ALLOWS_PROXY)
 
 static sasl_client_plug_t mechanisms[] = {

@@ -18,7 +18,7 @@ enum source_status {
     SOURCE_FAILED             /* anything else: see the result's kind and message */
 };
 
-/* What the token source returned; clear with source_grant_clear. */
+/* A token and its account data from the token source; clear with source_grant_clear. */
 struct source_grant {
     char *account;            /* the configuration section; the request's name when not sent */
     char *user;               /* the login that owns the token; NULL when not sent */

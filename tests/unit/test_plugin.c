@@ -1333,7 +1333,7 @@ password_ignored_when_account_exists(void **state)
 static void
 password_must_look_like_token(void **state)
 {
-    /* A Gmail app password: 16 letters. */
+    /* The form of a Google app password: 16 characters. */
     struct client c = {.authname = "bob@example.com", .password = "abcdefghijklmnop"};
     struct result x;
 
@@ -1690,11 +1690,11 @@ report_rejected_failure_is_logged(void **state)
     x = client_start(&c, "XOAUTH2", 1);
     assert_int_equal(x.r, SASL_CONTINUE);
     x = client_step(&c, google_error, sizeof(google_error) - 1);
-    /* The server still gets its answer when the token source cannot be told. */
+    /* The server still gets its response when the report to the token source fails. */
     assert_int_equal(x.r, SASL_CONTINUE);
     assert_non_null(x.out);
     assert_int_equal(x.len, 0);
-    assert_true(log_contains("cannot tell the token source that token sha256:"));
+    assert_true(log_contains("cannot report the rejection of token sha256:"));
     assert_true(log_contains("cannot write the store"));
     client_close(&c);
 }
@@ -1805,9 +1805,9 @@ missing_config_file_uses_defaults(void **state)
 
 enum server_mode {
     SERVER_GOOD,     /* the fake replies */
-    SERVER_STALL,    /* reads the request, never answers */
-    SERVER_GARBAGE,  /* answers something that is not an mt_wire reply */
-    SERVER_CLOSE     /* closes without an answer */
+    SERVER_STALL,    /* reads the request, never replies */
+    SERVER_GARBAGE,  /* replies with something that is not an mt_wire reply */
+    SERVER_CLOSE     /* closes without a reply */
 };
 
 static void
