@@ -653,7 +653,8 @@ suggest_key(const char *name)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         size_t d = edit_distance(name, keys[i].name);
 
-        if (d < best_distance) {
+        /* Short names are close to many keys: only suggest for real near misses. */
+        if (d < best_distance && d * 2 < strlen(name)) {
             best_distance = d;
             best = keys[i].name;
         }
