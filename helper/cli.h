@@ -38,5 +38,6 @@ command_fn cmd_status;
 command_fn cmd_request;
 command_fn cmd_forget;
 command_fn cmd_check;
+command_fn cmd_tunnel;
 
 #endif

@@ -32,6 +32,7 @@ static const struct command commands[] = {
     {"forget", cmd_forget, "delete an account's stored tokens"},
     {"request", cmd_request, "answer one SASL plugin request (used by the plugin)"},
     {"check", cmd_check, "log in to the mail server with the token and show each step"},
+    {"tunnel", cmd_tunnel, "an IMAP session logged in with OAuth2 on stdin/stdout"},
 };
 
 static void
