@@ -433,6 +433,11 @@ done:
     return rc;
 }
 
+/*
+ * NOTE: literals ({n} at the end of a line) are not read as such. The
+ * commands sent here (CAPABILITY, EXAMINE, LOGOUT) get no literals in
+ * their replies; a literal's lines would be read as untagged lines.
+ */
 static int
 imap_command(struct mail_session *s, const char *command, struct mail_reply *reply,
              struct mt_err *err)

@@ -111,6 +111,12 @@ classify_open(CURLcode code, const char *detail, const struct net_mail_request *
     case CURLE_UNSUPPORTED_PROTOCOL:
         return err_set(err, EX_SOFTWARE, "this libcurl cannot speak %s (%s)", req->url, what);
     case CURLE_OPERATION_TIMEDOUT:
+        if (strstr(req->url, "s://") == NULL)
+            return err_set(err, EX_TEMPFAIL,
+                           "%s sent no greeting within %ld s: if that port expects TLS from "
+                           "the first byte, use imaps://, pop3s:// or smtps://; else try again "
+                           "later", req->url, req->timeout_s);
+        return net_curl_classify(code, detail, req->url, req->timeout_s, err);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
     case CURLE_COULDNT_CONNECT:
