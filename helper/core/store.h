@@ -51,6 +51,12 @@ void store_close(struct store *st);
 int store_read(struct store *st, const char *account, struct tokens *t, struct mt_err *err);
 
 /*
+ * Decodes the text of a store file into t (free with tokens_free).
+ * Returns 0, or -1 with *problem_r set to a static description.
+ */
+int store_decode(const char *text, size_t len, struct tokens *t, const char **problem_r);
+
+/*
  * Replaces an account's file atomically: a temporary file in the same
  * folder, fsync, rename, fsync of the folder. The caller holds the
  * account's lock. Returns 0, or -1 with err set (EX_CANTCREAT) and the
