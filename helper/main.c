@@ -38,6 +38,10 @@ static const struct command commands[] = {
     /* request reports a bad configuration in its reply, where the plugin reads it. */
     {.name = "request", .run = cmd_request, .loads_config = 1,
      .summary = "answer one SASL plugin request (used by the plugin)"},
+    {.name = "check", .run = cmd_check,
+     .summary = "log in to the mail server with the token and show each step"},
+    {.name = "tunnel", .run = cmd_tunnel,
+     .summary = "an IMAP session logged in with OAuth2 on stdin/stdout"},
 };
 
 static void
