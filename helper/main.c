@@ -26,6 +26,7 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"authorize", cmd_authorize, "sign in once in a browser or on another device; store the tokens"},
     {"token", cmd_token, "print a valid access token (refreshing it when needed)"},
     {"status", cmd_status, "show the state of every account, or of one"},
     {"import", cmd_import, "store a refresh token read from standard input"},
