@@ -21,10 +21,18 @@
 #define PORT_ATTEMPTS 10
 /* Milliseconds allowed for writing a reply page. */
 #define SEND_TIMEOUT_MS 2000
+/*
+ * Milliseconds to wait, after a reply, for the browser to close first.
+ * The side that closes first keeps the port in TIME_WAIT for a minute;
+ * without SO_REUSEADDR that would make a fixed redirect port unusable
+ * for the next authorization.
+ */
+#define LINGER_MS 1000
 
 struct connection {
     int fd;
     long long deadline_ms;
+    int replied;         /* the reply is out; waiting for the browser to close */
     struct mt_buf head;
 };
 
@@ -340,6 +348,7 @@ drop(struct connection *c)
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
+    c->replied = 0;
     mt_buf_free(&c->head);
 }
 
@@ -348,6 +357,48 @@ drop_all(struct connection *conns)
 {
     for (size_t i = 0; i < LISTENER_MAX_CONNECTIONS; i++)
         drop(&conns[i]);
+}
+
+/* Reads and discards what the browser still sends. Returns 1 once it has closed. */
+static int
+discard_input(int fd)
+{
+    char buf[2048];
+
+    for (;;) {
+        ssize_t n = recv(fd, buf, sizeof(buf), 0);
+
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+    }
+}
+
+/* Keeps a connection whose reply is out until the browser closes it, or LINGER_MS. */
+static void
+linger(struct connection *c)
+{
+    c->replied = 1;
+    c->deadline_ms = now_ms() + LINGER_MS;
+    mt_buf_free(&c->head);
+}
+
+/* Waits at most LINGER_MS for the browser to close, then closes. */
+static void
+linger_close(struct connection *c)
+{
+    long long deadline = now_ms() + LINGER_MS;
+
+    for (;;) {
+        struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+        long long left = deadline - now_ms();
+
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 || discard_input(c->fd))
+            break;
+    }
+    drop(c);
 }
 
 /* Accepts every pending connection on a listening socket. */
@@ -380,6 +431,7 @@ accept_pending(int lfd, struct connection *conns, struct mt_err *err)
             drop(slot);
         }
         slot->fd = fd;
+        slot->replied = 0;
         slot->deadline_ms = now_ms() + LISTENER_CONNECTION_TIMEOUT_MS;
         mt_buf_init(&slot->head, LISTENER_REQUEST_MAX);
     }
@@ -611,7 +663,8 @@ listener_wait(struct listener *l, long timeout_s, listener_handler_fn *handler,
             if (conns[i].fd < 0)
                 continue;
             if (conns[i].deadline_ms <= now) {
-                trace("listener: a browser connection sent no complete request in time");
+                if (!conns[i].replied)
+                    trace("listener: a browser connection sent no complete request in time");
                 drop(&conns[i]);
             } else if (conns[i].deadline_ms < wake) {
                 wake = conns[i].deadline_ms;
@@ -640,6 +693,11 @@ listener_wait(struct listener *l, long timeout_s, listener_handler_fn *handler,
             }
             if (c->fd < 0)
                 continue;
+            if (c->replied) {
+                if (discard_input(c->fd))
+                    drop(c);
+                continue;
+            }
             r = read_head(c);
             if (r == 0)
                 continue;
@@ -650,16 +708,17 @@ listener_wait(struct listener *l, long timeout_s, listener_handler_fn *handler,
                           "Request too large", "The request is larger than mailtoken accepts.",
                           NULL);
             }
-            if (r < 0) {
+            if (r == -1) {
                 drop(c);
                 continue;
             }
-            outcome = serve(l, conns, c, handler, handler_ctx, err);
-            drop(c);
+            outcome = r == -2 ? KEEP_WAITING : serve(l, conns, c, handler, handler_ctx, err);
             if (outcome != KEEP_WAITING) {
+                linger_close(c);
                 rc = outcome == REPLY_ACCEPTED ? 0 : -1;
                 goto done;
             }
+            linger(c);
         }
     }
 done:
