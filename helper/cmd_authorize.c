@@ -60,11 +60,12 @@ struct waiting {
 };
 
 static void
-waiting_init(struct waiting *w, const char *account)
+waiting_init(struct waiting *w, const struct cli *cli, const char *account)
 {
     memset(w, 0, sizeof(*w));
     w->account = account;
-    w->tty = isatty(STDERR_FILENO);
+    /* -v trace lines would land in the middle of a line rewritten in place. */
+    w->tty = isatty(STDERR_FILENO) && !cli->verbose;
     w->last_shown = -1;
 }
 
@@ -348,7 +349,7 @@ run_browser_flow(struct cli *cli, const struct account *a, const struct options 
     mt_buf_init(&pasted, PASTED_MAX);
     cb.request = &request;
     mt_buf_init(&cb.code, AUTHORIZE_CODE_MAX);
-    waiting_init(&w, a->name);
+    waiting_init(&w, cli, a->name);
     err_clear(&err);
 
     if (listener_open(&l, a->redirect_uri, o->manual ? LISTENER_RESERVE : LISTENER_LISTEN,
@@ -419,7 +420,7 @@ run_device_flow(struct cli *cli, const struct account *a, const struct options *
     int rc;
 
     memset(&reply, 0, sizeof(reply));
-    waiting_init(&w, a->name);
+    waiting_init(&w, cli, a->name);
     clock.ctx = &w;
     err_clear(&err);
     if (device_start(a, secret, &d, &err) != 0)

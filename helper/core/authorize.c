@@ -100,11 +100,20 @@ authorize_request_init(struct authorize_request *r, const struct account *a,
         (int)sizeof(r->redirect_uri))
         return err_set(err, EX_CONFIG, "%s: redirect_uri is longer than %d characters", a->name,
                        AUTHORIZE_REDIRECT_URI_MAX - 1);
-    if (random_text(r->state) != 0 || pkce_generate(&r->pkce) != 0) {
+    if (random_text(r->state) != 0 || random_text(r->nonce) != 0 ||
+        pkce_generate(&r->pkce) != 0) {
         err_set(err, EX_OSERR, "%s: cannot get random bytes from the kernel: %s", a->name,
                 strerror(errno));
         authorize_request_wipe(r);
         return -1;
+    }
+    if (trace_enabled()) {
+        char state_fp[MT_FINGERPRINT_SIZE], verifier_fp[MT_FINGERPRINT_SIZE];
+
+        mt_fingerprint_str(r->state, state_fp);
+        mt_fingerprint_str(r->pkce.verifier, verifier_fp);
+        trace("%s: new authorization request: state %s, PKCE S256 with verifier %s, "
+              "redirect_uri %s", a->name, state_fp, verifier_fp, r->redirect_uri);
     }
     return 0;
 }
@@ -113,6 +122,7 @@ void
 authorize_request_wipe(struct authorize_request *r)
 {
     mt_wipe(r->state, sizeof(r->state));
+    mt_wipe(r->nonce, sizeof(r->nonce));
     mt_wipe(&r->pkce, sizeof(r->pkce));
 }
 
@@ -122,6 +132,18 @@ add_param(struct mt_buf *out, const char *key, const char *value)
     if (mt_buf_printf(out, "&%s=", key) != 0)
         return -1;
     return url_escape(out, value);
+}
+
+/* Returns 1 when the space-separated scope contains word. */
+static int
+scope_has(const char *scope, const char *word)
+{
+    size_t n = strlen(word);
+
+    for (const char *p = scope; p != NULL && (p = strstr(p, word)) != NULL; p += n)
+        if ((p == scope || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return 1;
+    return 0;
 }
 
 int
@@ -140,6 +162,7 @@ authorize_build_url(const struct authorize_request *r, struct mt_buf *out, struc
         add_param(out, "state", r->state) != 0 ||
         add_param(out, "code_challenge", r->pkce.challenge) != 0 ||
         mt_buf_append_str(out, "&code_challenge_method=S256") != 0 ||
+        (scope_has(a->scope, "openid") && add_param(out, "nonce", r->nonce) != 0) ||
         (a->user != NULL && add_param(out, "login_hint", a->user) != 0) ||
         (a->authorize_params != NULL && a->authorize_params[0] != '\0' &&
          (mt_buf_append_byte(out, '&') != 0 ||
@@ -211,8 +234,10 @@ check_iss(const struct authorize_request *r, const char *query, struct mt_buf *v
         return err_set(err, EX_PROTOCOL,
                        "%s: the reply at the redirect URI has a malformed or repeated iss "
                        "parameter", a->name);
-    if (found == 0)
+    if (found == 0) {
+        trace("%s: the reply names no issuer (iss)", a->name);
         return 0;
+    }
     if (a->issuer == NULL) {
         trace("%s: the reply names issuer %.200s; no issuer is configured to compare it with",
               a->name, mt_buf_str(value));
@@ -225,6 +250,7 @@ check_iss(const struct authorize_request *r, const char *query, struct mt_buf *v
                        "another server; run mailtoken authorize %s again, and check issuer if "
                        "the account's server changed", a->name, mt_buf_str(value), a->issuer,
                        a->name);
+    trace("%s: the reply's issuer matches %s", a->name, a->issuer);
     return 0;
 }
 
@@ -286,6 +312,10 @@ authorize_parse_callback(const struct authorize_request *r, const char *query,
     switch (form_lookup(query, "code", code_out)) {
     case 1:
         if (code_valid(code_out->data, code_out->len)) {
+            char fp[MT_FINGERPRINT_SIZE];
+
+            mt_fingerprint(code_out->data, code_out->len, fp);
+            trace("%s: the reply passed the checks; authorization code %s", a->name, fp);
             rc = 1;
             goto done;
         }

@@ -49,6 +49,7 @@ struct authorize_request {
     const struct account *account;
     char redirect_uri[AUTHORIZE_REDIRECT_URI_MAX];
     char state[AUTHORIZE_STATE_SIZE];
+    char nonce[AUTHORIZE_STATE_SIZE];   /* sent when scope has openid */
     struct pkce pkce;
 };
 
@@ -69,7 +70,8 @@ void authorize_request_wipe(struct authorize_request *r);
  * Appends the authorization URL to out: the account's
  * authorization_endpoint with response_type=code, client_id,
  * redirect_uri, scope, state, code_challenge, code_challenge_method=S256,
- * login_hint (the account's user, when set) and the provider's extra
+ * nonce when scope has openid (OpenID Connect servers such as glewlwyd
+ * require it), login_hint (the account's user, when set) and the extra
  * parameters (Google: access_type=offline&prompt=consent). Returns 0, or
  * -1 with err set (EX_CONFIG when the URL passes out's limit).
  */

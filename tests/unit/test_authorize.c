@@ -330,6 +330,7 @@ url_microsoft_common_tenant(void **state)
     assert_string_equal(param(query, "code_challenge"), expected);
     assert_string_equal(param(query, "login_hint"), "alice@contoso.com");
     assert_false(has_param(query, "code_verifier"));
+    assert_false(has_param(query, "nonce"));
     assert_null(strstr(query, r.pkce.verifier));
     mt_buf_free(&url);
     authorize_request_wipe(&r);
@@ -373,6 +374,37 @@ url_endpoint_with_query(void **state)
     assert_memory_equal(mt_buf_str(&url), "http://127.0.0.1:9/auth?tenant=x&response_type=code&",
                         51);
     assert_false(has_param(strchr(mt_buf_str(&url), '?') + 1, "login_hint"));
+    mt_buf_free(&url);
+    authorize_request_wipe(&r);
+}
+
+static void
+url_openid_sends_nonce(void **state)
+{
+    struct authorize_request r;
+    struct account a = *account("gen");
+    struct mt_buf url;
+    struct mt_err err;
+    const char *query;
+
+    (void)state;
+    a.scope = "mail openid";
+    err_clear(&err);
+    assert_int_equal(authorize_request_init(&r, &a, "http://127.0.0.1:14350/callback", &err), 0);
+    mt_buf_init(&url, 16384);
+    assert_int_equal(authorize_build_url(&r, &url, &err), 0);
+    query = strchr(mt_buf_str(&url), '?') + 1;
+    assert_int_equal(strlen(param(query, "nonce")), 43);
+    assert_string_equal(param(query, "nonce"), r.nonce);
+    assert_string_not_equal(r.nonce, r.state);
+    mt_buf_free(&url);
+    authorize_request_wipe(&r);
+
+    a.scope = "openidx mail";
+    assert_int_equal(authorize_request_init(&r, &a, "http://127.0.0.1:14350/callback", &err), 0);
+    mt_buf_init(&url, 16384);
+    assert_int_equal(authorize_build_url(&r, &url, &err), 0);
+    assert_false(has_param(strchr(mt_buf_str(&url), '?') + 1, "nonce"));
     mt_buf_free(&url);
     authorize_request_wipe(&r);
 }
@@ -486,7 +518,7 @@ redeem_error_translated(void **state)
 struct callback_case {
     const char *name;
     const char *account;
-    const char *query;        /* "OK" stands for the right state */
+    const char *query;        /* "state=OK" gets the request's state */
     int result;
     int code;                 /* expected err.code when result is -1 */
     const char *message;      /* expected in err.msg */
@@ -592,7 +624,7 @@ callback_vectors(void **state)
 
 struct pasted_case {
     const char *name;
-    const char *text;        /* "OK" stands for the right state */
+    const char *text;        /* "state=OK" gets the request's state */
     int code;                /* 0: accepted with code "abc" */
     const char *message;
 };
@@ -1488,6 +1520,7 @@ main(void)
         cmocka_unit_test(url_microsoft_common_tenant),
         cmocka_unit_test(url_google_offline_params),
         cmocka_unit_test(url_endpoint_with_query),
+        cmocka_unit_test(url_openid_sends_nonce),
         cmocka_unit_test(request_needs_endpoints),
         cmocka_unit_test(redeem_public_client),
         cmocka_unit_test(redeem_confidential_clients),
