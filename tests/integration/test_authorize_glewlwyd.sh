@@ -25,7 +25,8 @@ cleanup_authorize() {
 trap cleanup_authorize EXIT
 
 # The browser-flow accounts request openid too, so that the id_token names
-# the user; pubdevice uses the device grant.
+# the user. pubbob expects another user than the one who signs in, and
+# pubdevice uses the device grant.
 {
     echo "[defaults]"
     echo "store = $store"
@@ -48,6 +49,12 @@ trap cleanup_authorize EXIT
     echo "provider = generic"
     echo "client_id = $STACK_PUB_CLIENT_ID"
     echo "scope = openid $STACK_SCOPE"
+    echo ""
+    echo "[pubbob]"
+    echo "provider = generic"
+    echo "client_id = $STACK_PUB_CLIENT_ID"
+    echo "scope = openid $STACK_SCOPE"
+    echo "user = $STACK_BOB_EMAIL"
     echo ""
     echo "[pubdevice]"
     echo "provider = generic"
@@ -129,6 +136,17 @@ for account in conf pub; do
     test_pass "$account: the refreshed token logs in over IMAPS"
     test_match "$account: status says authorized" "$("$MAILTOKEN" status "$account")" authorized
 done
+
+# ---- the sign-in is by another user than the account's ----
+start_authorize 1 pubbob --no-browser --timeout 60
+test_equal "other user: login_hint is the account's user" \
+    "$(url_param "$(head -n 1 "$TEST_TMP/out")" login_hint)" "$STACK_BOB_EMAIL"
+stack_browser_authorize "$(head -n 1 "$TEST_TMP/out")" "$STACK_ALICE_USER" "$STACK_ALICE_PASSWORD" \
+    > /dev/null || test_fail "other user: stack_browser_authorize failed"
+finish_authorize
+test_equal "other user: authorize exit status" "$auth_rc" 0
+test_match "other user: warning names both users" "$auth_err" \
+    "warning: the sign-in was as $STACK_ALICE_EMAIL, but the account's user is $STACK_BOB_EMAIL"
 
 # ---- the device grant ----
 start_authorize 2 pubdevice --device --timeout 60

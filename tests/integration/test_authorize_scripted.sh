@@ -14,6 +14,8 @@ ms_client=11111111-2222-3333-4444-555555555555
 google_client=mailtoken-test.apps.googleusercontent.com
 google_secret=GOCSPX-test-secret
 auth_pid=""
+# mailtoken starts xdg-open only where these say a desktop runs.
+unset DISPLAY WAYLAND_DISPLAY
 
 authorize_cleanup() {
     if [[ -n "$auth_pid" ]] && kill -0 "$auth_pid" 2>/dev/null; then
@@ -131,6 +133,20 @@ s256() {
 
 write_accounts
 
+# A stand-in for xdg-open that records how it was started and then plays
+# the browser. mailtoken sends its output to /dev/null, so it writes to files.
+mkdir "$work/bin"
+cat > "$work/bin/xdg-open" <<'SCRIPT'
+#!/bin/bash
+printf '%s\n' "$#" "$@" > "$XDG_RECORD.tmp"
+find /proc/$$/fd -lname 'socket:*' | wc -l > "$XDG_RECORD.sockets"
+ps -o sid= -p $$ | tr -d ' ' > "$XDG_RECORD.sid"
+mv "$XDG_RECORD.tmp" "$XDG_RECORD"
+curl -sS -L --max-redirs 2 --max-time 10 -o /dev/null "$1" 2> /dev/null || true
+SCRIPT
+chmod 755 "$work/bin/xdg-open"
+export XDG_RECORD=$work/xdg-open.args
+
 # ---- Microsoft public client: favicon first, then the sign-in ----
 start_fake "$(scenario)"
 start_authorize ms --no-browser
@@ -140,6 +156,7 @@ expect_eq "ms: redirect_uri form" "$(sed -E 's/[0-9]+/P/' <<<"$redirect")" "http
 expect_eq "ms: code_challenge_method" "$(url_param "$url" code_challenge_method)" S256
 expect_contains "ms: scope has offline_access" "$(url_param "$url" scope)" offline_access
 expect_eq "ms: state length" "${#state}" 43
+expect_contains "ms: what it waits for" "$(cat "$work/err")" "waiting for the browser to return to $redirect"
 expect_eq "ms: favicon gets 404" \
     "$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 "${redirect}favicon.ico")" 404
 expect_eq "ms: browser gets the success page" "$(browse "$url")" 200
@@ -200,16 +217,39 @@ expect_eq "missing code: exit status" "$auth_rc" 76
 expect_contains "missing code: message" "$auth_err" "no authorization code"
 expect_eq "missing code: no token request" "$(token_requests)" 0
 
-# ---- no browser ever comes back ----
+# ---- a desktop: xdg-open gets the URL, detached, without our sockets ----
 start_fake "$(scenario)"
+rm -f "$XDG_RECORD"
+rc=0
+PATH="$work/bin:$PATH" DISPLAY=:99 "$MAILTOKEN" authorize ms --timeout 20 \
+    > "$work/out" 2> "$work/err" || rc=$?
+expect_eq "xdg-open: exit status" "$rc" 0
+expect_eq "xdg-open: started with the URL as its only argument" \
+    "$(cat "$XDG_RECORD" 2> /dev/null)" "$(printf '1\n%s' "$(head -n 1 "$work/out")")"
+expect_eq "xdg-open: no socket of mailtoken inherited" "$(cat "$XDG_RECORD.sockets")" 0
+if [[ "$(cat "$XDG_RECORD.sid")" == "$(ps -o sid= -p $$ | tr -d ' ')" ]]; then
+    fail "xdg-open: runs in the session of the test, not in its own"
+else
+    pass
+fi
+expect_eq "xdg-open: one token request" "$(token_requests authorization_code)" 1
+
+# ---- no desktop, and no browser ever comes back ----
+start_fake "$(scenario)"
+rm -f "$XDG_RECORD"
 started=$(date +%s)
-start_authorize ms --no-browser --timeout 2
+PATH="$work/bin:$PATH" start_authorize ms --timeout 2
 finish_authorize
 elapsed=$(( $(date +%s) - started ))
 expect_eq "timeout: exit status" "$auth_rc" 75
 expect_contains "timeout: message" "$auth_err" "timed out after 2 s waiting for the browser"
 expect_eq "timeout: took about 2 s" "$(( elapsed >= 2 && elapsed <= 5 ))" 1
 expect_eq "timeout: no token request" "$(token_requests)" 0
+if [[ -e "$XDG_RECORD" ]]; then
+    fail "timeout: xdg-open was started although DISPLAY and WAYLAND_DISPLAY are unset"
+else
+    pass
+fi
 after=0
 curl -sS -o /dev/null --max-time 5 "$redirect" 2> /dev/null || after=$?
 expect_eq "timeout: the port is closed" "$after" 7
