@@ -72,7 +72,7 @@ parse_redirect_uri(struct listener *l, const char *uri, unsigned *port_r, struct
     for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
         size_t n = strlen(hosts[i]);
 
-        if (strncasecmp(p, hosts[i], n) == 0 && strchr(":/", p[n]) != NULL) {
+        if (strncasecmp(p, hosts[i], n) == 0 && (p[n] == ':' || p[n] == '/' || p[n] == '\0')) {
             snprintf(l->host, sizeof(l->host), "%s", hosts[i]);
             host_len = n;
             break;
