@@ -1,5 +1,5 @@
 /*
- * What main.c hands to each command: the options given before the
+ * The state main.c hands to each command: the options given before the
  * command, and the loaded configuration. Commands print and choose exit
  * codes; the work is done in core/.
  */
@@ -38,5 +38,7 @@ command_fn cmd_import;
 command_fn cmd_status;
 command_fn cmd_request;
 command_fn cmd_forget;
+command_fn cmd_check;
+command_fn cmd_tunnel;
 
 #endif

@@ -76,7 +76,7 @@ start_fake() {
     : > "$fake_log"
     "$python" "$cli_root/tests/tools/fake_as.py" --port "$port" --scenario "$work/scenario.json" \
         --log "$fake_log" --pidfile "$work/fake.pid" \
-        --fixtures "$cli_root/tests/fixtures/provider" 2> "$work/fake.err" &
+        --fixtures "$cli_root/tests/fixtures/provider" > /dev/null 2> "$work/fake.err" &
     fake_pid=$!
     for _ in $(seq 100); do
         [[ -s "$work/fake.pid" ]] && return 0

@@ -96,7 +96,7 @@ for step in connect tmp-open rename after-rename; do
 done
 unset ASAN_OPTIONS
 
-# ---- a read-only store keeps the old file and says so ----
+# ---- a read-only store: the old file is kept and the error names the store ----
 reset_store
 chown -R nobody:nogroup "$work/store"
 chmod 644 "$work/config"
@@ -153,8 +153,9 @@ check_error quirks/huge-body.json 76 "larger than"
 check_error quirks/http200-no-access_token.json 76 "no access_token"
 check_error quirks/http200-error-invalid_grant.json 77 "invalid_grant"
 check_error quirks/close-without-reply.json 75 "ms"
-expect_contains "errors: the trace ID is quoted" \
-    "$(start_fake '{"routes": {"token": ["microsoft/invalid_grant-700082.json"]}}'; reset_store; "$MAILTOKEN" token ms 2>&1 || true)" "trace ID"
+start_fake '{"routes": {"token": ["microsoft/invalid_grant-700082.json"]}}'
+reset_store
+expect_contains "errors: the trace ID is quoted" "$("$MAILTOKEN" token ms 2>&1 || true)" "trace ID"
 
 # status after a rejected refresh token
 start_fake '{"routes": {"token": ["microsoft/invalid_grant-700082.json"]}}'
