@@ -1,8 +1,10 @@
 # Tests of mailtoken authorize. Included from CMakeLists.txt in this folder.
 #
 # The scripted tests run the browser, --manual and --device flows against
-# tests/tools/fake_as.py on MAILTOKEN_TEST_PORT_BASE plus their offset and
-# need no stack; the glewlwyd test needs the stack and the redirect port.
+# tests/tools/fake_as.py on MAILTOKEN_TEST_PORT_BASE plus their offset, in
+# the range base+60..69 that the scripted endpoint's tests share (hence the
+# lock), and need no stack. The glewlwyd test needs the stack and the
+# redirect port.
 
 function(mailtoken_authorize_scripted_test name script offset)
   add_test(NAME ${name}
@@ -10,6 +12,7 @@ function(mailtoken_authorize_scripted_test name script offset)
   set_tests_properties(${name} PROPERTIES
     LABELS integration
     TIMEOUT 300
+    RESOURCE_LOCK stack_scripted_port
     ENVIRONMENT "MAILTOKEN=$<TARGET_FILE:mailtoken>;MAILTOKEN_TEST_PORT_OFFSET=${offset}")
 endfunction()
 
