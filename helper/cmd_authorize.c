@@ -34,6 +34,8 @@
 
 #define DEFAULT_TIMEOUT 300
 #define MAX_TIMEOUT 86400
+/* Seconds to wait for a fixed redirect port in TCP TIME_WAIT (60 s on Linux). */
+#define PORT_WAIT 65
 /* Maximum length of the address read from standard input in --manual mode. */
 #define PASTED_MAX (16 * 1024)
 
@@ -329,6 +331,31 @@ check_client_credentials(struct cli *cli, const struct account *a)
 
 /* ---- the flows ---- */
 
+/*
+ * Opens the listener. A fixed port that only a recently closed connection
+ * holds (TIME_WAIT) is retried each second for up to PORT_WAIT seconds.
+ */
+static int
+open_listener(struct listener *l, const struct account *a, enum listener_mode mode,
+              struct mt_err *err)
+{
+    for (int waited = 0;; waited++) {
+        struct timespec one = {.tv_sec = 1};
+
+        if (listener_open(l, a->redirect_uri, mode, err) == 0)
+            return 0;
+        if (!l->port_closing || waited >= PORT_WAIT)
+            return -1;
+        if (waited == 0)
+            cli_note("%s: %s; waiting up to %d s for it to be released", a->name, err->msg,
+                     PORT_WAIT);
+        listener_close(l);
+        err_clear(err);
+        while (nanosleep(&one, &one) != 0 && errno == EINTR)
+            ;
+    }
+}
+
 static int
 run_browser_flow(struct cli *cli, const struct account *a, const struct options *o,
                  const char *secret)
@@ -352,8 +379,7 @@ run_browser_flow(struct cli *cli, const struct account *a, const struct options 
     waiting_init(&w, cli, a->name);
     err_clear(&err);
 
-    if (listener_open(&l, a->redirect_uri, o->manual ? LISTENER_RESERVE : LISTENER_LISTEN,
-                      &err) != 0 ||
+    if (open_listener(&l, a, o->manual ? LISTENER_RESERVE : LISTENER_LISTEN, &err) != 0 ||
         authorize_request_init(&request, a, l.redirect_uri, &err) != 0 ||
         authorize_build_url(&request, &url, &err) != 0) {
         rc = fail(&err, a->name);

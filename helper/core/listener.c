@@ -166,9 +166,50 @@ fail:
     return -1;
 }
 
+/* Returns 1 when a program accepts connections on the loopback port, 0 when none does. */
 static int
-bind_error(unsigned port, const char *address, int e, struct mt_err *err)
+port_has_listener(int family, unsigned port)
 {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fd, connected;
+
+    memset(&ss, 0, sizeof(ss));
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        len = sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        sin6->sin6_addr = in6addr_loopback;
+        len = sizeof(*sin6);
+    }
+    fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 1;
+    connected = connect(fd, (struct sockaddr *)&ss, len) == 0 || errno != ECONNREFUSED;
+    close(fd);
+    return connected;
+}
+
+static int
+bind_error(struct listener *l, int family, unsigned port, int e, struct mt_err *err)
+{
+    const char *address = family == AF_INET ? "127.0.0.1" : "::1";
+
+    if (e == EADDRINUSE && !port_has_listener(family, port)) {
+        l->port_closing = 1;
+        return err_set(err, EX_TEMPFAIL,
+                       "port %u on %s is held, but nothing accepts connections there: most "
+                       "likely a connection closed less than a minute ago (TCP TIME_WAIT)",
+                       port, address);
+    }
     if (e == EADDRINUSE)
         return err_set(err, EX_TEMPFAIL,
                        "port %u on %s is in use by another program: stop it, or choose another "
@@ -198,7 +239,7 @@ listener_open(struct listener *l, const char *configured, enum listener_mode mod
         if (want4) {
             l->fds[0] = bind_loopback(AF_INET, port, mode, &port);
             if (l->fds[0] < 0)
-                return bind_error(fixed, "127.0.0.1", errno, err);
+                return bind_error(l, AF_INET, fixed, errno, err);
         }
         if (!want6)
             break;
@@ -215,7 +256,7 @@ listener_open(struct listener *l, const char *configured, enum listener_mode mod
             l->fds[0] = -1;
             continue;
         }
-        return bind_error(port, "::1", errno, err);
+        return bind_error(l, AF_INET6, port, errno, err);
     }
     l->port = port;
 
@@ -342,11 +383,23 @@ send_page(int fd, int status, const char *reason, const char *extra_header, cons
 
 /* ---- connections ---- */
 
+/*
+ * Closes a connection. Unless the browser has closed it already, reset
+ * sends a TCP reset instead of a FIN: whoever closes first keeps the port
+ * in TIME_WAIT for a minute, which without SO_REUSEADDR would block a
+ * fixed redirect port for the next authorization.
+ */
 static void
-drop(struct connection *c)
+drop(struct connection *c, int reset)
 {
-    if (c->fd >= 0)
+    if (c->fd >= 0) {
+        if (reset) {
+            struct linger abortive = {.l_onoff = 1, .l_linger = 0};
+
+            setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
+        }
         close(c->fd);
+    }
     c->fd = -1;
     c->replied = 0;
     mt_buf_free(&c->head);
@@ -356,7 +409,7 @@ static void
 drop_all(struct connection *conns)
 {
     for (size_t i = 0; i < LISTENER_MAX_CONNECTIONS; i++)
-        drop(&conns[i]);
+        drop(&conns[i], 1);
 }
 
 /* Reads and discards what the browser still sends. Returns 1 once it has closed. */
@@ -395,10 +448,14 @@ linger_close(struct connection *c)
         struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
         long long left = deadline - now_ms();
 
-        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0 || discard_input(c->fd))
+        if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
             break;
+        if (discard_input(c->fd)) {
+            drop(c, 0);
+            return;
+        }
     }
-    drop(c);
+    drop(c, 1);
 }
 
 /* Accepts every pending connection on a listening socket. */
@@ -428,7 +485,7 @@ accept_pending(int lfd, struct connection *conns, struct mt_err *err)
         }
         if (slot->fd >= 0) {
             trace("too many browser connections at once: dropping the oldest");
-            drop(slot);
+            drop(slot, 1);
         }
         slot->fd = fd;
         slot->replied = 0;
@@ -449,7 +506,7 @@ head_complete(const struct mt_buf *head)
 /*
  * Reads what the connection has. Returns 1 when the head is complete,
  * 0 when more is needed, -1 when the connection ended or broke, -2 when
- * the head is larger than LISTENER_REQUEST_MAX.
+ * the head is larger than LISTENER_REQUEST_MAX, -3 when it has a NUL byte.
  */
 static int
 read_head(struct connection *c)
@@ -466,7 +523,7 @@ read_head(struct connection *c)
         if (n <= 0)
             return -1;
         if (memchr(buf, '\0', (size_t)n) != NULL)
-            return -1;
+            return -3;
         if (mt_buf_append(&c->head, buf, (size_t)n) != 0)
             return -2;
         if (head_complete(&c->head))
@@ -532,7 +589,7 @@ close_all_but(struct listener *l, struct connection *conns, const struct connect
     listener_close(l);
     for (size_t i = 0; i < LISTENER_MAX_CONNECTIONS; i++)
         if (&conns[i] != c)
-            drop(&conns[i]);
+            drop(&conns[i], 1);
 }
 
 /* Replies to one complete request. */
@@ -665,7 +722,7 @@ listener_wait(struct listener *l, long timeout_s, listener_handler_fn *handler,
             if (conns[i].deadline_ms <= now) {
                 if (!conns[i].replied)
                     trace("listener: a browser connection sent no complete request in time");
-                drop(&conns[i]);
+                drop(&conns[i], 1);
             } else if (conns[i].deadline_ms < wake) {
                 wake = conns[i].deadline_ms;
             }
@@ -695,7 +752,7 @@ listener_wait(struct listener *l, long timeout_s, listener_handler_fn *handler,
                 continue;
             if (c->replied) {
                 if (discard_input(c->fd))
-                    drop(c);
+                    drop(c, 0);
                 continue;
             }
             r = read_head(c);
@@ -708,8 +765,8 @@ listener_wait(struct listener *l, long timeout_s, listener_handler_fn *handler,
                           "Request too large", "The request is larger than mailtoken accepts.",
                           NULL);
             }
-            if (r == -1) {
-                drop(c);
+            if (r == -1 || r == -3) {
+                drop(c, r == -3);
                 continue;
             }
             outcome = r == -2 ? KEEP_WAITING : serve(l, conns, c, handler, handler_ctx, err);

@@ -29,6 +29,7 @@ struct listener {
     char host[16];                     /* "localhost", "127.0.0.1" or "[::1]" */
     char path[LISTENER_URI_MAX];       /* the path the redirect arrives at */
     char redirect_uri[LISTENER_URI_MAX];
+    int port_closing;    /* listener_open failed only because of TIME_WAIT */
 };
 
 enum listener_mode {
@@ -46,8 +47,11 @@ enum listener_mode {
  * to either. SO_REUSEADDR is never set. Sockets are close-on-exec.
  * Returns 0, or -1 with err set: EX_CONFIG for a redirect_uri that is not
  * http://localhost, 127.0.0.1 or [::1] with an optional port and path,
- * or that has a query or fragment; EX_TEMPFAIL when the port is in use;
- * EX_OSERR for other socket errors. Call listener_close in every case.
+ * or that has a query or fragment; EX_TEMPFAIL when the port is in use,
+ * with l->port_closing set when no program listens there and only a
+ * recently closed connection holds it (TIME_WAIT, which ends within a
+ * minute); EX_OSERR for other socket errors. Call listener_close in every
+ * case.
  */
 int listener_open(struct listener *l, const char *configured, enum listener_mode mode,
                   struct mt_err *err);

@@ -1145,6 +1145,84 @@ listener_fixed_port_and_path(void **state)
 }
 
 static void
+listener_leaves_port_reusable(void **state)
+{
+    struct authorize_request r;
+    struct listener l;
+    struct waiter w;
+    char uri[128], target[256];
+    const char *reply;
+    unsigned port = test_port(3);
+    int idle, lingering;
+
+    (void)state;
+    snprintf(uri, sizeof(uri), "http://127.0.0.1:%u/", port);
+    open_listener(&l, uri);
+    request_new(&r, "ms", l.redirect_uri);
+    waiter_start(&w, &l, &r, 30);
+
+    /* An idle preconnection, and a browser that keeps the connection after a reply. */
+    idle = connect_to(port, 0);
+    assert_true(idle >= 0);
+    lingering = connect_to(port, 0);
+    assert_true(lingering >= 0);
+    snprintf(target, sizeof(target),
+             "GET /favicon.ico HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n\r\n", port);
+    assert_int_equal(send(lingering, target, strlen(target), MSG_NOSIGNAL),
+                     (ssize_t)strlen(target));
+
+    snprintf(target, sizeof(target), "/?code=abc&state=%s", r.state);
+    reply = exchange(port, get_request(port, target));
+    assert_memory_equal(reply, "HTTP/1.1 200 ", 13);
+    waiter_join(&w);
+    assert_int_equal(w.rc, 0);
+
+    /* Nothing the listener closed first may keep the port in TIME_WAIT. */
+    open_listener(&l, uri);
+    listener_close(&l);
+    close(idle);
+    close(lingering);
+    mt_buf_free(&w.cb.code);
+    authorize_request_wipe(&r);
+}
+
+static void
+listener_time_wait_reported(void **state)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    struct listener l;
+    struct mt_err err;
+    char uri[128];
+    unsigned port = test_port(4);
+    int server, client, accepted, on = 1;
+
+    (void)state;
+    /* A server that closes first leaves its port in TIME_WAIT. */
+    server = socket(AF_INET, SOCK_STREAM, 0);
+    assert_int_equal(setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)), 0);
+    sin.sin_port = htons((uint16_t)port);
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(server, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(listen(server, 1), 0);
+    client = connect_to(port, 0);
+    assert_true(client >= 0);
+    accepted = accept(server, NULL, NULL);
+    assert_true(accepted >= 0);
+    close(accepted);
+    close(server);
+    usleep(100000);
+    close(client);
+
+    snprintf(uri, sizeof(uri), "http://127.0.0.1:%u/callback", port);
+    err_clear(&err);
+    assert_int_equal(listener_open(&l, uri, LISTENER_LISTEN, &err), -1);
+    assert_int_equal(err.code, EX_TEMPFAIL);
+    assert_int_equal(l.port_closing, 1);
+    assert_non_null(strstr(err.msg, "TIME_WAIT"));
+    listener_close(&l);
+}
+
+static void
 listener_port_chosen_for_path(void **state)
 {
     struct listener l;
@@ -1184,6 +1262,7 @@ listener_port_in_use(void **state)
     assert_int_equal(listener_open(&l, uri, LISTENER_LISTEN, &err), -1);
     assert_int_equal(err.code, EX_TEMPFAIL);
     assert_non_null(strstr(err.msg, "in use"));
+    assert_int_equal(l.port_closing, 0);
     listener_close(&l);
     close(fd);
 }
@@ -1535,6 +1614,8 @@ main(void)
         cmocka_unit_test(listener_idle_connection_not_blocking),
         cmocka_unit_test(listener_timeout),
         cmocka_unit_test(listener_fixed_port_and_path),
+        cmocka_unit_test(listener_leaves_port_reusable),
+        cmocka_unit_test(listener_time_wait_reported),
         cmocka_unit_test(listener_port_chosen_for_path),
         cmocka_unit_test(listener_port_in_use),
         cmocka_unit_test(listener_invalid_redirect_uris),
