@@ -70,7 +70,9 @@ url_param() {
 }
 
 # Starts `mailtoken authorize ARGS...` in the background and waits until
-# it has printed $1 complete lines on stdout.
+# it has printed $1 complete lines on stdout. That can take a minute: the
+# redirect port may still be in TIME_WAIT from an earlier test's server,
+# and mailtoken waits for it.
 start_authorize() {
     local lines=$1 i
     shift
@@ -78,7 +80,7 @@ start_authorize() {
     : > "$TEST_TMP/err"
     "$MAILTOKEN" authorize "$@" > "$TEST_TMP/out" 2> "$TEST_TMP/err" &
     auth_pid=$!
-    for ((i = 0; i < 200; i++)); do
+    for ((i = 0; i < 1600; i++)); do
         if [ "$(grep -c '' "$TEST_TMP/out")" -ge "$lines" ] && [ -z "$(tail -c 1 "$TEST_TMP/out")" ]; then
             return 0
         fi
