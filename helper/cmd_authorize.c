@@ -332,8 +332,8 @@ check_client_credentials(struct cli *cli, const struct account *a)
 /* ---- the flows ---- */
 
 /*
- * Opens the listener. A fixed port that only a recently closed connection
- * holds (TIME_WAIT) is retried each second for up to PORT_WAIT seconds.
+ * Opens the listener. When a recently closed connection occupies a fixed
+ * port (TIME_WAIT), it retries each second for up to PORT_WAIT seconds.
  */
 static int
 open_listener(struct listener *l, const struct account *a, enum listener_mode mode,

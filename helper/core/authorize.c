@@ -371,9 +371,10 @@ authorize_parse_pasted(const struct authorize_request *r, const char *text,
 
     if (strncmp(start, "http://", 7) == 0 || strncmp(start, "https://", 8) == 0) {
         /* The address must be the redirect URI's: a code must not come from elsewhere. */
-        size_t here = before_query(start);
+        size_t address_len = before_query(start);
         int same_base = strncmp(start, r->redirect_uri, base_len) == 0 &&
-                        (here == base_len || (here == base_len + 1 && start[base_len] == '/'));
+                        (address_len == base_len ||
+                         (address_len == base_len + 1 && start[base_len] == '/'));
 
         if (!same_base) {
             err_set(err, EX_DATAERR,
@@ -382,7 +383,7 @@ authorize_parse_pasted(const struct authorize_request *r, const char *text,
                     r->redirect_uri);
             goto done;
         }
-        query = start + here;
+        query = start + address_len;
     } else {
         query = start;
     }

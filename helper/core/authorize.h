@@ -22,7 +22,7 @@
 /* state: 32 random bytes (256 bits) as 43 base64url characters, and the NUL. */
 #define AUTHORIZE_STATE_SIZE 44
 #define AUTHORIZE_REDIRECT_URI_MAX 512
-/* The longest authorization code accepted from a redirect. */
+/* Maximum length of an authorization code from a redirect. */
 #define AUTHORIZE_CODE_MAX 4096
 
 struct pkce {
@@ -80,15 +80,15 @@ int authorize_build_url(const struct authorize_request *r, struct mt_buf *out,
 
 /*
  * Checks the query string that came back to the redirect URI, in this
- * order: state (compared in constant time), iss when present (RFC 9207;
+ * order: state (compared in constant time), iss when present (RFC 9207,
  * compared with the account's issuer when one is known), error (the user
  * declined, or the server refused), then code. Unknown parameters are
- * ignored. Returns 1 and the decoded code in code_out (whose limit must
- * allow AUTHORIZE_CODE_MAX bytes); 0 when the query has none of state,
- * code and error, so it is not a reply at all; -1 with err set: EX_NOPERM
- * when access was declined, EX_PROTOCOL for a wrong or missing state, a
- * wrong iss, a missing or malformed code, and the translated provider
- * error otherwise (see oauth_error_code).
+ * ignored. Returns 1 and the decoded code in code_out, whose limit must
+ * allow AUTHORIZE_CODE_MAX bytes. Returns 0 when the query has none of
+ * state, code and error, because then it is not a reply at all. Returns
+ * -1 with err set: EX_NOPERM when access was declined; EX_PROTOCOL for a
+ * wrong or missing state, a wrong iss, or a missing or malformed code;
+ * the translated provider error otherwise (see oauth_error_code).
  */
 int authorize_parse_callback(const struct authorize_request *r, const char *query,
                              struct mt_buf *code_out, struct mt_err *err);
@@ -114,9 +114,9 @@ int authorize_redeem(const struct authorize_request *r, const char *code, const 
                      struct token_reply *reply, struct mt_err *err);
 
 /*
- * What the loopback listener needs to check a reply: the attempt, and the
- * buffer that receives the code (initialise it with mt_buf_init and a
- * limit of at least AUTHORIZE_CODE_MAX; free it with mt_buf_free).
+ * Context of authorize_listener_handler: the attempt, and the buffer that
+ * receives the code. Initialise code with mt_buf_init and a limit of at
+ * least AUTHORIZE_CODE_MAX, and free it with mt_buf_free.
  */
 struct authorize_callback {
     const struct authorize_request *request;

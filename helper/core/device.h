@@ -17,7 +17,7 @@
 #define DEVICE_DEFAULT_INTERVAL 5
 /* RFC 8628 section 3.5: what slow_down adds to the interval, for good. */
 #define DEVICE_SLOW_DOWN_STEP 5
-/* The longest interval used after network failures double it. */
+/* Maximum polling interval, reached when network failures double it. */
 #define DEVICE_MAX_INTERVAL 60
 
 /* The device authorization response. */
@@ -60,7 +60,7 @@ int device_start(const struct account *a, const char *secret,
  */
 typedef int device_wait_fn(void *ctx, long seconds, long seconds_left, struct mt_err *err);
 
-/* How device_poll waits and tells the time; tests replace both. */
+/* How device_poll waits and reads the clock; tests replace both. */
 struct device_clock {
     device_wait_fn *wait;
     time_t (*now)(void);    /* seconds on a clock that does not jump */
@@ -76,11 +76,11 @@ struct device_clock {
  * later polls, and a network failure or HTTP 5xx doubles it (at most
  * DEVICE_MAX_INTERVAL). Stops without another request once d->expires_in
  * (or max_wait, when greater than 0 and sooner) has passed.
- * Returns 0 and the token reply in *reply (free with token_reply_free),
- * or -1 with err set: EX_NOPERM for access_denied and Microsoft's
- * authorization_declined, EX_TEMPFAIL for expired_token and when the
- * time ran out, EX_PROTOCOL for bad_verification_code, and the
- * translated provider error for the rest.
+ * Returns 0 and the token reply in *reply (free with token_reply_free).
+ * Returns -1 with err set: EX_NOPERM for access_denied and Microsoft's
+ * authorization_declined; EX_TEMPFAIL for expired_token and when the time
+ * ran out; EX_PROTOCOL for bad_verification_code; the translated provider
+ * error for the rest.
  */
 int device_poll(const struct account *a, const char *secret,
                 const struct device_authorization *d, time_t started, long max_wait,

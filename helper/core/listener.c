@@ -23,9 +23,9 @@
 #define SEND_TIMEOUT_MS 2000
 /*
  * Milliseconds to wait, after a reply, for the browser to close first.
- * The side that closes first keeps the port in TIME_WAIT for a minute;
- * without SO_REUSEADDR that would make a fixed redirect port unusable
- * for the next authorization.
+ * The side that closes first keeps the port in TIME_WAIT for a minute.
+ * Without SO_REUSEADDR, that would block a fixed redirect port for the
+ * next authorization.
  */
 #define LINGER_MS 1000
 
@@ -384,10 +384,9 @@ send_page(int fd, int status, const char *reason, const char *extra_header, cons
 /* ---- connections ---- */
 
 /*
- * Closes a connection. Unless the browser has closed it already, reset
- * sends a TCP reset instead of a FIN: whoever closes first keeps the port
- * in TIME_WAIT for a minute, which without SO_REUSEADDR would block a
- * fixed redirect port for the next authorization.
+ * Closes a connection. With reset set, a TCP reset goes out instead of a
+ * FIN, so no TIME_WAIT stays on the port (see LINGER_MS). Pass 0 only
+ * when the browser has closed its side already.
  */
 static void
 drop(struct connection *c, int reset)

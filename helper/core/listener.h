@@ -2,8 +2,8 @@
  * The loopback listener that receives the browser's redirect after the
  * sign-in (RFC 8252 sections 7.3 and 8.3): bound to loopback addresses
  * only, opened when the authorization starts and closed as soon as a
- * reply has been processed. It answers GET on the redirect URI's path;
- * other paths get 404 and other methods 405 without ending the wait.
+ * reply has been processed. It serves GET on the redirect URI's path.
+ * Other paths get 404 and other methods 405, without ending the wait.
  * Connections are served together with poll(2), each with its own short
  * timeout, so a browser's idle preconnection cannot block the real
  * request.
@@ -47,11 +47,11 @@ enum listener_mode {
  * to either. SO_REUSEADDR is never set. Sockets are close-on-exec.
  * Returns 0, or -1 with err set: EX_CONFIG for a redirect_uri that is not
  * http://localhost, 127.0.0.1 or [::1] with an optional port and path,
- * or that has a query or fragment; EX_TEMPFAIL when the port is in use,
- * with l->port_closing set when no program listens there and only a
- * recently closed connection holds it (TIME_WAIT, which ends within a
- * minute); EX_OSERR for other socket errors. Call listener_close in every
- * case.
+ * or that has a query or fragment; EX_TEMPFAIL when the port is in use;
+ * EX_OSERR for other socket errors. When no program listens on a port in
+ * use, a recently closed connection most likely occupies it (TIME_WAIT,
+ * which ends within a minute), and l->port_closing is set. Call
+ * listener_close in every case.
  */
 int listener_open(struct listener *l, const char *configured, enum listener_mode mode,
                   struct mt_err *err);
@@ -72,9 +72,9 @@ typedef void listener_progress_fn(void *ctx, long seconds_left);
 
 /*
  * Serves browser connections until the handler returns 1 or -1, or until
- * timeout_s seconds have passed. The browser gets a short HTML page that
- * says whether it worked and to return to the terminal, with no token
- * material in it. The listening sockets are closed before the reply page
+ * timeout_s seconds have passed. The browser gets a short HTML page with
+ * the result and a request to return to the terminal, without any token
+ * material. The listening sockets are closed before the reply page
  * is written, so a later connection is refused. progress may be NULL.
  * Returns 0 when the handler accepted a reply, or -1 with err set: the
  * handler's error, EX_TEMPFAIL when the time ran out, EX_OSERR when
