@@ -48,6 +48,10 @@ static char cert_path[128], key_path[128], combined_path[128], other_key_path[12
 
 /* ---- helpers ---- */
 
+static void run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void capture(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Runs a shell command in the test folder; fails the test when it fails. */
 static void
 run(const char *fmt, ...)
