@@ -27,6 +27,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {.name = "authorize", .run = cmd_authorize,
+     .summary = "sign in once in a browser or on another device; store the tokens"},
     {.name = "token", .run = cmd_token,
      .summary = "print a valid access token (refreshing it when needed)"},
     {.name = "status", .run = cmd_status,
@@ -38,6 +40,10 @@ static const struct command commands[] = {
     /* request reports a bad configuration in its reply, where the plugin reads it. */
     {.name = "request", .run = cmd_request, .loads_config = 1,
      .summary = "answer one SASL plugin request (used by the plugin)"},
+    {.name = "check", .run = cmd_check,
+     .summary = "log in to the mail server with the token and show each step"},
+    {.name = "tunnel", .run = cmd_tunnel,
+     .summary = "an IMAP session logged in with OAuth2 on stdin/stdout"},
 };
 
 static void
