@@ -94,6 +94,12 @@ if [ "$first" = "$second" ] || [ "$first" = "$token" ]; then
 fi
 test_pass "back-to-back refreshes each get a new token"
 
+rc=0
+out=$(mt authorize cert-app 2>&1) || rc=$?
+test_equal "authorize of the certificate app exits 0" "$rc" 0
+test_match "authorize checks the certificate instead of signing in" "$out" \
+    'needs no authorization; requesting a token to check its client certificate'
+
 # ---- refused keys ----
 before=$(apponly_token_requests "$instance")
 rc=0

@@ -13,8 +13,7 @@ set -euo pipefail
 test_require_tools curl:curl jq:jq openssl:openssl /usr/bin/python3:python3
 
 client_id=11111111-2222-3333-4444-555555555555
-# base+61: tools.fake_as, which ctest may run at the same time, takes base+60.
-port=$((STACK_SCRIPTED_PORT + 1))
+port=$STACK_SCRIPTED_PORT
 token_endpoint=http://127.0.0.1:$port/contoso.onmicrosoft.com/oauth2/v2.0/token
 log=$TEST_TMP/fake_as.log
 fake_pid=''

@@ -81,6 +81,17 @@ post_token=$(mt token relay-post) || test_fail "mailtoken token relay-post (clie
 test_equal "form-posted client credentials work too" \
     "$(apponly_jwt_part "$post_token" 2 | jq -r .client_id)" "$STACK_CONF_CLIENT_ID"
 
+# ---- authorize is not needed, and says so ----
+rc=0
+out=$(mt authorize relay 2>&1) || rc=$?
+test_equal "authorize of an app-only account exits 0" "$rc" 0
+test_match "authorize says the account needs no authorization" "$out" \
+    'relay: this account uses grant client_credentials, .* needs no authorization; requesting a token to check its client secret'
+test_match "authorize checks the credentials with one token request" "$out" \
+    'relay: the token endpoint issued an access token'
+# authorize stored a new token; the request reply below must hand out this one.
+fresh=$(mt token relay) || test_fail "mailtoken token relay after authorize failed"
+
 # ---- status ----
 rc=0
 status_out=$(mt status) || rc=$?
