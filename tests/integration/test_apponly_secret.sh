@@ -81,7 +81,7 @@ post_token=$(mt token relay-post) || test_fail "mailtoken token relay-post (clie
 test_equal "form-posted client credentials work too" \
     "$(apponly_jwt_part "$post_token" 2 | jq -r .client_id)" "$STACK_CONF_CLIENT_ID"
 
-# ---- authorize is not needed, and says so ----
+# ---- authorize is not needed, and prints why ----
 rc=0
 out=$(mt authorize relay 2>&1) || rc=$?
 test_equal "authorize of an app-only account exits 0" "$rc" 0
