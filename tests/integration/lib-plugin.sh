@@ -88,8 +88,8 @@ plugin_import() {
 # Creates account $2 in folder $1 against glewlwyd: client $3 (default
 # mailconf, with its secret), plugin instance $4 (default the HS256 one),
 # owned by user $5 (default the caller). The refresh token comes from a
-# code grant for alice; the helper gets the first access token when the
-# plugin asks for it.
+# code grant for alice; the helper gets the first access token at the
+# plugin's first request.
 plugin_account_glewlwyd() {
     local dir=$1 account=$2 client=${3:-$STACK_CONF_CLIENT_ID} instance=${4:-$STACK_OIDC_NAME}
     local owner=${5:-} endpoint secret='' reply refresh
@@ -295,9 +295,23 @@ plugin_postfix_send() {
         test_fail "sendmail of instance $1 failed"
 }
 
+# Fails when a daemon of Postfix instance $1 crashed or, in the sanitizer
+# build, a sanitizer wrote a report; prints the evidence on stderr.
+_plugin_postfix_fail_on_crash() {
+    if grep -E 'warning: process .* (killed by signal|exit status)' \
+        "$(stack_log_path "postfix-client-$1")" >&2; then
+        test_fail "a daemon of Postfix instance $1 failed (see above)"
+    fi
+    if [ -d "$TEST_TMP/asan" ] && [ -n "$(ls -A "$TEST_TMP/asan")" ]; then
+        cat "$TEST_TMP/asan"/* >&2
+        test_fail "the sanitizers reported errors in Postfix instance $1 (see above)"
+    fi
+}
+
 # Waits until instance $1 logs, after mark $2 (stack_log_mark), a line
 # matching the extended regular expression $3; $4 = seconds (default 20).
-# Prints the lines logged since the mark.
+# Prints the lines logged since the mark. Fails at once when a daemon
+# crashes.
 plugin_postfix_wait() {
     local log=postfix-client-$1 mark=$2 pattern=$3 timeout=${4:-20} i
     for ((i = 0; i < timeout * 10; i++)); do
@@ -305,50 +319,38 @@ plugin_postfix_wait() {
             stack_log_since "$log" "$mark"
             return 0
         fi
+        _plugin_postfix_fail_on_crash "$1"
         sleep 0.1
     done
     test_fail "instance $1 logged no line matching /$pattern/ within ${timeout}s; since the mark: $(stack_log_since "$log" "$mark" | tail -n 8)"
 }
 
-# Fails when a daemon of instance $1 crashed or, in the sanitizer build,
-# a sanitizer wrote a report.
+# Passes when no daemon of instance $1 crashed and, in the sanitizer
+# build, no sanitizer wrote a report.
 plugin_postfix_check_health() {
-    local log
-    log=$(stack_log "postfix-client-$1")
-    if grep -E 'warning: process .* (killed by signal|exit status)' <<<"$log"; then
-        test_fail "a daemon of Postfix instance $1 failed (see above)"
-    fi
-    if [ -d "$TEST_TMP/asan" ] && [ -n "$(ls -A "$TEST_TMP/asan")" ]; then
-        cat "$TEST_TMP/asan"/* >&2
-        test_fail "the sanitizers reported errors in Postfix instance $1 (see above)"
-    fi
+    _plugin_postfix_fail_on_crash "$1"
     test_pass "no daemon of Postfix instance $1 failed"
 }
 
-# Sends "AUTH MECH <initial response>" on one line to Dovecot submission
-# (STARTTLS, certificate verified), the way clients that ignore RFC 4954's
-# line limit do, and prints the server's reply: "CODE TEXT".
-# $1 = mechanism, $2 = address, $3 = access token (passed on in the
-# environment, which other users cannot read, unlike the command line).
-plugin_smtp_auth_line() {
-    PLUGIN_TEST_TOKEN=$3 /usr/bin/python3 - "$STACK_MAIL_HOST" "$STACK_SUBMISSION_PORT" \
-        "$STACK_CA_FILE" "$1" "$2" <<'PY'
-import base64, os, smtplib, ssl, sys
-
-host, port, cafile, mech, address = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-token = os.environ["PLUGIN_TEST_TOKEN"]
-if mech == "XOAUTH2":
-    message = "user=%s\x01auth=Bearer %s\x01\x01" % (address, token)
-else:
-    message = "n,a=%s,\x01auth=Bearer %s\x01\x01" % (address, token)
-smtp = smtplib.SMTP(host, port, timeout=20)
-smtp.starttls(context=ssl.create_default_context(cafile=cafile))
-smtp.ehlo()
-code, text = smtp.docmd("AUTH", "%s %s" % (mech, base64.b64encode(message.encode()).decode()))
-print(code, text.decode("utf-8", "replace"))
-try:
-    smtp.quit()
-except smtplib.SMTPException:
-    pass
-PY
+# Logs in to Dovecot submission (STARTTLS) with a naive SMTP client that
+# puts whatever initial response the plugin returns on the AUTH line
+# (plugin_naive_smtp.py driving sasl-sample-client). Prints that script's
+# report: "initial-response yes|no", "auth-line-length N", "reply CODE TEXT".
+#   $1  mechanism
+#   $2  SASL service name: smtp, or another name to see what a client that
+#       is not known to speak SMTP would get
+#   $3  authentication name (the mailtoken account)
+#   $4  file for the sample client's standard error (its SASL log)
+plugin_naive_smtp() {
+    local mech=$1 service=$2 authname=$3 errors=$4
+    local -a sanitizer=()
+    # stdbuf adds its library after those already in LD_PRELOAD, so the
+    # sanitizer runtimes stay first.
+    if [ "$MAILTOKEN_SANITIZED" = 1 ]; then
+        sanitizer=(env LD_PRELOAD="$MAILTOKEN_SANITIZER_PRELOAD" ASAN_OPTIONS="$PLUGIN_ASAN_OPTIONS")
+    fi
+    timeout 30 /usr/bin/python3 "$MAILTOKEN_SOURCE_DIR/tests/integration/plugin_naive_smtp.py" \
+        "$STACK_MAIL_HOST" "$STACK_SUBMISSION_PORT" "$STACK_CA_FILE" "$mech" -- \
+        "${sanitizer[@]}" stdbuf -oL sasl-sample-client -s "$service" -m "$mech" -a "$authname" \
+        -n "$STACK_MAIL_HOST" -i "local=127.0.0.1;1,remote=127.0.0.1;$STACK_SUBMISSION_PORT" 2>"$errors"
 }

@@ -1,15 +1,20 @@
 #!/bin/bash
-# RS256 access tokens from glewlwyd (about 790 characters) through Dovecot
-# submission, whose login process rejects an AUTH command line of more
-# than about 1 KiB: smtptest logs in with both mechanisms, and the plugin
-# must send no initial response on the AUTH line (RFC 4954: that line may
-# not exceed 512 bytes) but the message after the server's empty 334
-# challenge. Postfix relays a message with the same kind of token.
+# RS256 access tokens from glewlwyd (786 characters) through Dovecot
+# submission, whose login process rejects an AUTH command line longer than
+# about 1 KiB ("500 5.5.2 Line too long"). RFC 4954 limits that line to
+# 512 bytes, so for the SASL service "smtp" the plugin gives no initial
+# response and sends its message after the server's empty 334 challenge.
+# smtptest and Postfix hold a long initial response back on their own.
+# A naive client (sasl-sample-client behind plugin_naive_smtp.py) does
+# not, so it shows the plugin's rule at work. With the service "imap" the
+# same client shows the failure that the rule prevents. All of them must
+# log in, with both mechanisms, and Postfix's message must arrive.
 set -euo pipefail
 . "$(dirname "$0")/lib/testlib.sh"
 . "$(dirname "$0")/lib-plugin.sh"
 test_require_tools "$STACK_SMTPTEST:cyrus-clients" postfix:postfix postconf:postfix \
-    sendmail:postfix script:bsdutils setpriv:util-linux jq:jq /usr/bin/python3:python3
+    sendmail:postfix script:bsdutils setpriv:util-linux jq:jq /usr/bin/python3:python3 \
+    sasl-sample-client:sasl2-bin stdbuf:coreutils
 
 account=alice
 # smtptest runs as root and Postfix's smtp client as postfix, and the
@@ -40,9 +45,20 @@ for mech in XOAUTH2 OAUTHBEARER; do
         "auth=Bearer $(plugin_fingerprint "$token")\\^A\\^A\$"
     test_match "smtptest $mech: Dovecot logged the login" "$(stack_log_since dovecot "$mark")" \
         "submission-login: Info: Login: user=<$STACK_ALICE_EMAIL>, method=$mech, "
-    # What a client that put the message on the AUTH line would get.
-    test_match "$mech: the same message on the AUTH line is too long for Dovecot" \
-        "$(plugin_smtp_auth_line "$mech" "$STACK_ALICE_EMAIL" "$token")" '^500 5\.5\.2 Line too long'
+    # A client that puts the plugin's initial response on the AUTH line.
+    report=$(plugin_naive_smtp "$mech" smtp "$account" "$TEST_TMP/naive-$mech.log") ||
+        test_fail "$mech: the naive SMTP client failed: $(tail -n 3 "$TEST_TMP/naive-$mech.log")"
+    test_match "naive client $mech: no initial response on the AUTH line" "$report" '^initial-response no$'
+    test_match "naive client $mech: logged in" "$report" '^reply 235 '
+    # The same client for a service that is not SMTP gets the initial
+    # response, and Dovecot submission rejects the long line.
+    report=$(plugin_naive_smtp "$mech" imap "$account" "$TEST_TMP/naive-imap-$mech.log") ||
+        test_fail "$mech: the naive SMTP client failed: $(tail -n 3 "$TEST_TMP/naive-imap-$mech.log")"
+    test_match "naive client $mech, service imap: initial response on the AUTH line" "$report" \
+        '^initial-response yes$'
+    test_match "naive client $mech, service imap: Dovecot rejects the AUTH line" "$report" \
+        '^reply 500 5\.5\.2 Line too long'
+    plugin_check_no_secret "$TEST_TMP/naive-$mech.log" "$token"
 done
 
 name=plugin-long-$$
