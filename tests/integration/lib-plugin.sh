@@ -23,6 +23,9 @@ MAILTOKEN_SANITIZED=${MAILTOKEN_SANITIZED:-0}
 
 # Every program that loads the plugin writes its syslog messages here.
 PLUGIN_SYSLOG=$TEST_TMP/syslog
+# The SASL_PATH that programs get: by default the folder whose only
+# plugin is ours.
+PLUGIN_SASL_PATH=$MAILTOKEN_PLUGIN_DIR
 # ASAN_OPTIONS for programs we did not build. They may leak on their own,
 # so leak checks stay off except where a test turns them on.
 PLUGIN_ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0
@@ -110,10 +113,10 @@ plugin_store_field() {
 }
 
 # Exports what a program needs to load the plugin and reach the helper:
-# SASL_PATH, MAILTOKEN_HELPER, MAILTOKEN_CONFIG (= $1, default
-# PLUGIN_CONFIG) and MAILTOKEN_TEST_SYSLOG.
+# SASL_PATH (PLUGIN_SASL_PATH), MAILTOKEN_HELPER, MAILTOKEN_CONFIG (= $1,
+# default PLUGIN_CONFIG) and MAILTOKEN_TEST_SYSLOG.
 plugin_use_config() {
-    export SASL_PATH=$MAILTOKEN_PLUGIN_DIR
+    export SASL_PATH=$PLUGIN_SASL_PATH
     export MAILTOKEN_HELPER=$MAILTOKEN
     export MAILTOKEN_CONFIG=${1:-$PLUGIN_CONFIG}
     export MAILTOKEN_TEST_SYSLOG=$PLUGIN_SYSLOG
@@ -240,9 +243,10 @@ plugin_documented_sasl_passwd() {
 # 127.0.0.1:$3 with the plugin and the mailtoken configuration in folder
 # $2, whose account is $4. main.cf gets the documented settings, with the
 # relay host and the sasl_passwd path of this instance; $5... are more
-# main.cf lines. Postfix passes SASL_PATH and MAILTOKEN_CONFIG (and in the
-# sanitizer build LD_PRELOAD and ASAN_OPTIONS) to its daemons through
-# import_environment. Sets PLUGIN_POSTFIX_SETTINGS to the main.cf lines used.
+# main.cf lines. Postfix passes SASL_PATH (PLUGIN_SASL_PATH) and
+# MAILTOKEN_CONFIG, and in the sanitizer build LD_PRELOAD and
+# ASAN_OPTIONS, to its daemons through import_environment. Sets
+# PLUGIN_POSTFIX_SETTINGS to the main.cf lines used.
 plugin_postfix_start() {
     local name=$1 config_dir=$2 port=$3 account=$4 line key value passwd dir
     shift 4
@@ -266,7 +270,7 @@ plugin_postfix_start() {
     settings+=("$@")
     PLUGIN_POSTFIX_SETTINGS=("${settings[@]}")
 
-    imports=(--import-env="SASL_PATH=$MAILTOKEN_PLUGIN_DIR" --import-env="MAILTOKEN_CONFIG=$config_dir/config")
+    imports=(--import-env="SASL_PATH=$PLUGIN_SASL_PATH" --import-env="MAILTOKEN_CONFIG=$config_dir/config")
     if [ "$MAILTOKEN_SANITIZED" = 1 ]; then
         # Postfix's master starts every daemon with exactly the
         # import_environment variables, so the sanitizer runtimes reach the
