@@ -44,9 +44,9 @@ write_mbsyncrc() {
     } >"$file"
 }
 
-# sync NAME MBSYNCRC LOCAL_DIR MECH USER: runs mbsync and checks the
+# run_mbsync NAME MBSYNCRC LOCAL_DIR MECH USER: runs mbsync and checks the
 # result; USER is the name Dovecot should log.
-sync() {
+run_mbsync() {
     local name=$1 rc=$2 local_dir=$3 mech=$4 user=$5 mark out
     mark=$(stack_log_mark dovecot)
     out=$(plugin_run 60 mbsync -c "$rc" -a </dev/null 2>&1) ||
@@ -66,7 +66,7 @@ for mech in XOAUTH2 OAUTHBEARER; do
     if grep -Eiq '^[[:space:]]*pass' "$rc"; then
         test_fail "the mbsync configuration names a password"
     fi
-    sync "AuthMechs $mech, no password" "$rc" "$TEST_TMP/local-$mech" "$mech" "$STACK_ALICE_EMAIL"
+    run_mbsync "AuthMechs $mech, no password" "$rc" "$TEST_TMP/local-$mech" "$mech" "$STACK_ALICE_EMAIL"
 done
 
 # PassCmd: the helper's account is "work"; mbsync logs in as "alice", which
@@ -83,7 +83,7 @@ test_match "the helper has no account $STACK_ALICE_USER" "$answer" '^MAILTOKEN/1
 rc=$TEST_TMP/mbsyncrc-passcmd
 write_mbsyncrc "$rc" "$STACK_ALICE_USER" "$TEST_TMP/local-passcmd" "AuthMechs XOAUTH2" \
     "PassCmd \"$MAILTOKEN token work\""
-sync "PassCmd" "$rc" "$TEST_TMP/local-passcmd" XOAUTH2 "$STACK_ALICE_USER"
+run_mbsync "PassCmd" "$rc" "$TEST_TMP/local-passcmd" XOAUTH2 "$STACK_ALICE_USER"
 
 plugin_check_no_secret "$PLUGIN_SYSLOG" "$(plugin_store_field "$TEST_TMP/mailtoken" "$account" access_token)" \
     "$(plugin_store_field "$TEST_TMP/passcmd" work access_token)"
