@@ -37,5 +37,6 @@ command_fn cmd_import;
 command_fn cmd_status;
 command_fn cmd_request;
 command_fn cmd_forget;
+command_fn cmd_serve;
 
 #endif

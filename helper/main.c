@@ -31,6 +31,7 @@ static const struct command commands[] = {
     {"import", cmd_import, "store a refresh token read from standard input"},
     {"forget", cmd_forget, "delete an account's stored tokens"},
     {"request", cmd_request, "answer one SASL plugin request (used by the plugin)"},
+    {"serve", cmd_serve, "run the token daemon for the SASL plugin (Unix sockets)"},
 };
 
 static void
