@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,19 +27,22 @@
 #define LOG_LINE_MAX 2048
 #define MAX_POLL_MS 60000
 
-/* Set by the signal handlers and daemon_request_*; read by the main loop. */
-static volatile sig_atomic_t stop_count;
-static volatile sig_atomic_t stop_signal;
-static volatile sig_atomic_t reload_wanted;
-static volatile sig_atomic_t wake_fd = -1;
+/*
+ * Set by the signal handlers and by daemon_request_* from any thread; read
+ * by the main loop. Lock-free atomics are safe in both places.
+ */
+static atomic_int stop_count;
+static atomic_int stop_signal;
+static atomic_int reload_wanted;
+static atomic_int wake_fd = -1;
 
 static void
 poke(void)
 {
-    int saved = errno;
+    int saved = errno, fd = atomic_load(&wake_fd);
     char byte = 0;
 
-    if (wake_fd >= 0 && write(wake_fd, &byte, 1) < 0) {
+    if (fd >= 0 && write(fd, &byte, 1) < 0) {
         /* A full pipe already contains a wake-up. */
     }
     errno = saved;
@@ -79,6 +83,16 @@ daemon_wake(struct daemon *d)
     if (write(d->wake[1], &byte, 1) < 0) {
         /* A full pipe already contains a wake-up. */
     }
+}
+
+const char *
+daemon_strip_account(const char *message, const char *account)
+{
+    size_t n = strlen(account);
+
+    if (strncmp(message, account, n) == 0 && message[n] == ':' && message[n + 1] == ' ')
+        return message + n + 2;
+    return message;
 }
 
 long long
@@ -196,7 +210,7 @@ tell_systemd_ready(struct daemon *d)
 {
     char state[160];
 
-    snprintf(state, sizeof(state), "READY=1\nSTATUS=serving %zu accounts on %zu sockets",
+    snprintf(state, sizeof(state), "READY=1\nSTATUS=accounts %zu, sockets %zu",
              d->cfg->cfg.naccounts, d->nlisteners);
     daemon_sd_notify(d, state);
 }
@@ -240,7 +254,7 @@ reload(struct daemon *d)
     /* Requests in progress keep their reference to the old configuration. */
     cfg_release(d, old);
     accounts_reset(d);
-    daemon_log(d, LOG_INFO, "reloaded the configuration from %s: %zu accounts, %zu sockets",
+    daemon_log(d, LOG_INFO, "reloaded the configuration from %s: accounts %zu, sockets %zu",
                d->cfg->cfg.path != NULL ? d->cfg->cfg.path : "(no file)",
                d->cfg->cfg.naccounts, d->nlisteners);
     accounts_scan(d, token_clock(), 1);
@@ -292,10 +306,8 @@ serve(struct daemon *d, struct pollfd *fds)
         time_t now, next_due;
         int accepting, children;
 
-        if (reload_wanted) {
-            reload_wanted = 0;
+        if (atomic_exchange(&reload_wanted, 0))
             reload(d);
-        }
         now_ms = daemon_now_ms();
         now = token_clock();
         conn_deadline = conns_expire(d, now_ms);
@@ -337,7 +349,7 @@ serve(struct daemon *d, struct pollfd *fds)
 static int
 stop(struct daemon *d)
 {
-    sig_atomic_t seen = stop_count;
+    int seen = stop_count;
     size_t busy;
 
     daemon_sd_notify(d, "STOPPING=1");
@@ -350,8 +362,8 @@ stop(struct daemon *d)
     pool_drop_queue(d);
     busy = pool_workers(d);
     if (busy > 0)
-        daemon_log(d, LOG_INFO, "waiting for %zu requests or refreshes in progress (a second "
-                   "signal stops at once)", busy);
+        daemon_log(d, LOG_INFO, "waiting for the requests and refreshes in progress: %zu (a "
+                   "second signal stops at once)", busy);
     while ((busy = pool_workers(d)) > 0 && stop_count == seen) {
         struct pollfd pfd = {.fd = d->wake[0], .events = POLLIN};
 
@@ -403,7 +415,7 @@ log_start(struct daemon *d)
         snprintf(keepalive, sizeof(keepalive), "%ld s", cfg->keepalive);
     else
         snprintf(keepalive, sizeof(keepalive), "off");
-    daemon_log(d, LOG_INFO, "started: mailtoken %s, pid %ld, configuration %s, %zu accounts, "
+    daemon_log(d, LOG_INFO, "started: mailtoken %s, pid %ld, configuration %s, accounts %zu, "
                "store %s, keepalive %s", MAILTOKEN_VERSION, (long)getpid(),
                cfg->path != NULL ? cfg->path : "(no file)", cfg->naccounts, cfg->store,
                keepalive);

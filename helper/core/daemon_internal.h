@@ -172,6 +172,8 @@ void daemon_log(struct daemon *d, int priority, const char *fmt, ...)
 void daemon_log_limited(struct daemon *d, struct log_limit *limit, int priority,
                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 void daemon_wake(struct daemon *d);
+/* Returns message without a leading "ACCOUNT: ", which core errors start with. */
+const char *daemon_strip_account(const char *message, const char *account);
 long long daemon_now_ms(void);
 struct cfg_ref *cfg_acquire(struct daemon *d);
 void cfg_release(struct daemon *d, struct cfg_ref *ref);
@@ -250,7 +252,8 @@ time_t accounts_scan(struct daemon *d, time_t now, int all);
 int accounts_handed_out(struct daemon *d, const char *account, const char *fingerprint);
 /*
  * Records the end of a refresh job. Returns the delay in seconds before
- * the next automatic attempt after a failure, 0 after success.
+ * the next automatic attempt after a failure, 0 after success. The caller
+ * wakes the main loop, after logging the outcome.
  */
 long accounts_job_done(struct daemon *d, const char *account, int ok, time_t now);
 /* Logs each account's state and next refresh, after start and reload. */

@@ -149,7 +149,8 @@ report(struct daemon *d, const struct work *w, const struct peer *peer, int code
         else
             daemon_log_limited(d, &d->failure_limit, LOG_WARNING,
                                "%s: %s from uid %u (%s) failed: %s", account, verb,
-                               (unsigned)peer->uid, peer->name, message);
+                               (unsigned)peer->uid, peer->name,
+                               daemon_strip_account(message, account));
         mt_wire_reply_clear(&r);
         return;
     }
@@ -209,6 +210,7 @@ run_refresh(struct daemon *d, struct work *w)
             a = &w->cfg->cfg.accounts[i];
     if (a == NULL) {
         accounts_job_done(d, w->account, 1, token_clock());
+        daemon_wake(d);
         return;
     }
     err_clear(&err);
@@ -219,16 +221,19 @@ run_refresh(struct daemon *d, struct work *w)
         daemon_log(d, LOG_INFO, "%s: refreshed the access token (%s): %s, valid for %lld s",
                    a->name, w->reason, fp, (long long)(expires - now));
         accounts_job_done(d, a->name, 1, now);
+        daemon_wake(d);
         return;
     }
     now = token_clock();
-    retry = (long)accounts_job_done(d, a->name, 0, now);
+    retry = accounts_job_done(d, a->name, 0, now);
     if (err.code == EX_NOPERM)
         daemon_log(d, LOG_ERR, "%s: automatic refresh (%s) failed: %s", a->name, w->reason,
-                   err.msg);
+                   daemon_strip_account(err.msg, a->name));
     else
         daemon_log(d, LOG_WARNING, "%s: automatic refresh (%s) failed: %s; next attempt in "
-                   "%ld s", a->name, w->reason, err.msg, retry);
+                   "%ld s", a->name, w->reason, daemon_strip_account(err.msg, a->name), retry);
+    /* The scan that follows logs the new state, after the line above. */
+    daemon_wake(d);
 }
 
 void

@@ -71,7 +71,7 @@ sched_next_due(const struct sched_facts *f, const char **reason_r)
                 due = ahead_due;
         }
     }
-    if (due != 0 && f->retry_at > due)
+    if (due != 0 && f->retry_at != 0 && f->retry_at > due)
         due = f->retry_at;
     return due;
 }
@@ -198,7 +198,6 @@ accounts_job_done(struct daemon *d, const char *account, int ok, time_t now)
         }
     }
     pthread_mutex_unlock(&d->lock);
-    daemon_wake(d);
     return delay;
 }
 
@@ -409,7 +408,8 @@ report_news(struct daemon *d, const struct account *a, const struct account_stat
 {
     if (news->state_changed && news->new_state == STATE_NEEDS_REAUTH) {
         daemon_log(d, LOG_ERR, "%s: the account needs reauthorization: %s", a->name,
-                   status->error[0] != '\0' ? status->error : "the refresh token was rejected");
+                   status->error[0] != '\0' ? daemon_strip_account(status->error, a->name)
+                                            : "the refresh token was rejected");
         run_notify(d, a->name, "needs-reauthorization", status->error);
     } else if (news->state_changed && news->old_seen && news->new_state == STATE_AUTHORIZED &&
                (news->old_state == STATE_NEEDS_REAUTH ||
