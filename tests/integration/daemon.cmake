@@ -12,3 +12,11 @@ foreach(name IN LISTS MAILTOKEN_DAEMON_TESTS)
     TIMEOUT 180
     ENVIRONMENT "MAILTOKEN_BIN=$<TARGET_FILE:mailtoken>")
 endforeach()
+
+# The systemd units: systemd-analyze verify and security, systemd-sysusers --dry-run.
+add_test(NAME daemon.units
+         COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/test_daemon_units.sh)
+set_tests_properties(daemon.units PROPERTIES
+  LABELS integration
+  TIMEOUT 60
+  ENVIRONMENT "MAILTOKEN_BIN=$<TARGET_FILE:mailtoken>")
