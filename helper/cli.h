@@ -1,5 +1,5 @@
 /*
- * What main.c hands to each command: the options given before the
+ * The state main.c hands to each command: the options given before the
  * command, and the loaded configuration. Commands print and choose exit
  * codes; the work is done in core/.
  */

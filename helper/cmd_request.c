@@ -1,6 +1,6 @@
 /*
- * mailtoken request VERB ACCOUNT [FINGERPRINT]: answer one plugin request
- * on standard output, in the format of docs/PROTOCOL.md. The SASL plugin
+ * mailtoken request VERB ACCOUNT [FINGERPRINT]: handles one plugin request and writes the reply
+ * to standard output, in the format of docs/PROTOCOL.md. The SASL plugin
  * runs this when no daemon socket is configured.
  */
 #include <errno.h>

@@ -51,7 +51,7 @@ struct parse {
     unsigned err_line;
 };
 
-/* What a key sets. */
+/* The part of the configuration a key belongs to. */
 enum key_scope { KEY_GLOBAL, KEY_ACCOUNT };
 
 struct build {
@@ -1257,7 +1257,7 @@ config_load(struct config *cfg, const char *path, struct mt_err *err)
         if (source < 0)
             return err_set(err, EX_CONFIG, "the configuration file's path is too long");
         if (source == MT_CONFPATH_NONE) {
-            /* No file anywhere: no accounts, and commands say how to add one. */
+            /* No file anywhere: no accounts, and commands explain how to add one. */
             return default_store(cfg, err);
         }
         path = located;

@@ -48,15 +48,16 @@ net_load(struct mt_err *err)
 
     if (loaded != NULL)
         return loaded;
+    /* The build tree's module beside the program wins; a broken one is reported, not skipped. */
     if (program_dir(dir, sizeof(dir)) == 0) {
         snprintf(path, sizeof(path), "%s/%s", dir, NET_MODULE);
         if (access(path, R_OK) == 0)
             handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+        else
+            snprintf(path, sizeof(path), "%s/%s", MAILTOKEN_PKGLIBDIR, NET_MODULE);
     }
-    if (handle == NULL) {
-        snprintf(path, sizeof(path), "%s/%s", MAILTOKEN_PKGLIBDIR, NET_MODULE);
+    if (handle == NULL && strncmp(path, MAILTOKEN_PKGLIBDIR "/", strlen(MAILTOKEN_PKGLIBDIR) + 1) == 0)
         handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    }
     if (handle == NULL) {
         err_set(err, EX_SOFTWARE, "cannot load the network module %s: %s; reinstall mailtoken",
                 path, dlerror());

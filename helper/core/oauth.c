@@ -169,7 +169,7 @@ static const struct aadsts_hint aadsts_hints[] = {
      "run mailtoken authorize %s again; please report this as a bug"},
 };
 
-/* Copies a hint, putting the account's name where the hint says %s. */
+/* Copies a hint, replacing its %s with the account's name. */
 static void
 fill_account(char *out, size_t size, const char *hint, const char *account)
 {
@@ -308,7 +308,7 @@ oauth_reply_error(const struct account *a, const char *what, long status,
         return err_set(err, EX_TEMPFAIL, "%s: %s failed: HTTP %ld from %s: try again %s", a->name,
                        what, status, a->token_endpoint, later);
     }
-    /* glewlwyd and others answer a refused grant with 400 and no body. */
+    /* glewlwyd and others reply to a rejected grant with 400 and no body. */
     if (status == 400 && len == 0)
         return err_set(err, EX_NOPERM,
                        "%s: %s failed: HTTP 400 without an error code; the server most likely "

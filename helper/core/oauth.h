@@ -1,7 +1,7 @@
 /*
  * Requests to the token endpoint (RFC 6749 section 5) and what comes
  * back: the tolerant reply parser and the translation of provider error
- * codes into messages that say what to do.
+ * codes into messages that name the fix.
  */
 #ifndef CORE_OAUTH_H
 #define CORE_OAUTH_H
@@ -14,7 +14,7 @@
 #include "form.h"
 #include "net.h"
 
-/* What a successful token reply carries. */
+/* The fields of a successful token reply. */
 struct token_reply {
     char *access_token;
     char *refresh_token;     /* NULL when the reply has none (Google on refresh) */

@@ -1,4 +1,4 @@
-/* What each provider preset fills in, and scope expansion. */
+/* Provider presets (endpoints, client authentication) and scope expansion. */
 #include "provider.h"
 
 #include <stdio.h>
@@ -179,7 +179,7 @@ apply_google(struct account *a, struct mt_err *err)
         set_default(&a->issuer, "https://accounts.google.com", err) != 0)
         return -1;
     /* Google returns a refresh token only with access_type=offline, and
-     * only on the first consent unless prompt=consent asks again. */
+     * only on the first consent unless prompt=consent requests it again. */
     if (set_default(&a->authorize_params, "access_type=offline&prompt=consent", err) != 0)
         return -1;
     /* Google reads the client id and secret from the body only. */

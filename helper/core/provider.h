@@ -1,4 +1,4 @@
-/* What each provider preset fills in, and scope expansion. */
+/* Provider presets (endpoints, client authentication) and scope expansion. */
 #ifndef CORE_PROVIDER_H
 #define CORE_PROVIDER_H
 

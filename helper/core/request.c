@@ -1,4 +1,4 @@
-/* Answers plugin requests. */
+/* Handling of plugin requests. */
 #include "request.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /*
- * Answers plugin requests (mt_wire.h): the daemon does it for each
- * connection, and `mailtoken request` for a plugin that runs the helper.
+ * Handling of plugin requests (mt_wire.h), for each daemon connection and
+ * for `mailtoken request`, which a plugin without a daemon runs.
  */
 #ifndef CORE_REQUEST_H
 #define CORE_REQUEST_H
@@ -11,7 +11,7 @@
 #include "mt_buf.h"
 #include "mt_wire.h"
 
-/* Who asked: the daemon checks the peer against each account's allow list. */
+/* The requesting process; the daemon checks it against each account's allow list. */
 struct peer {
     int checked;          /* 0: no check (the helper runs as the caller itself) */
     uid_t uid;
@@ -19,7 +19,7 @@ struct peer {
 };
 
 /*
- * Answers req and appends the whole reply to out. Returns the exit code
+ * Handles req and appends the whole reply to out. Returns the exit code
  * the reply carries: 0 for OK, or the ERR code.
  */
 int request_handle(const struct config *cfg, const struct mt_wire_request *req,

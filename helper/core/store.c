@@ -231,13 +231,28 @@ decode_tokens(struct json_object *o, struct tokens *t, const char **bad_r)
 }
 
 int
+store_decode(const char *text, size_t len, struct tokens *t, const char **problem_r)
+{
+    struct json_object *o;
+    int rc = 0;
+
+    memset(t, 0, sizeof(*t));
+    o = json_parse_wiped(text, len, problem_r);
+    if (o == NULL || decode_tokens(o, t, problem_r) != 0) {
+        tokens_free(t);
+        rc = -1;
+    }
+    json_wipe_put(o);
+    return rc;
+}
+
+int
 store_read(struct store *st, const char *account, struct tokens *t, struct mt_err *err)
 {
     char name[NAME_MAX + 1];
     struct mt_buf buf;
-    struct json_object *o = NULL;
     struct stat sb;
-    const char *what = NULL;
+    const char *problem = NULL;
     int fd, rc = -1;
 
     memset(t, 0, sizeof(*t));
@@ -281,17 +296,15 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
                 errno == ENOSPC ? "larger than 1 MiB" : strerror(errno));
         goto done;
     }
-    o = json_parse_wiped(mt_buf_str(&buf), buf.len, &what);
-    if (o == NULL || decode_tokens(o, t, &what) != 0) {
+    if (store_decode(mt_buf_str(&buf), buf.len, t, &problem) != 0) {
         err_set(err, EX_IOERR,
                 "the token file %s is corrupt (%s): move it away, then run mailtoken authorize %s",
-                store_path(st, account), what, account);
+                store_path(st, account), problem, account);
         tokens_free(t);
         goto done;
     }
     rc = 1;
 done:
-    json_wipe_put(o);
     mt_buf_free(&buf);
     close(fd);
     return rc;

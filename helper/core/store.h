@@ -14,13 +14,13 @@ struct tokens {
     char *refresh_token;
     char *access_token;
     char *token_type;
-    char *scope;                 /* as granted, when the server said */
+    char *scope;                 /* as granted, when the reply names it */
     char *authorized_user;       /* from the id_token, for display only */
     time_t authorized_at;        /* when authorize or import stored a refresh token */
     time_t refresh_obtained_at;  /* when the current refresh token arrived */
     time_t refresh_used_at;      /* the last refresh that succeeded */
     time_t obtained_at;          /* when the access token was requested */
-    long expires_in;             /* seconds, as the server said; 0 unknown */
+    long expires_in;             /* seconds, from the reply; 0 unknown */
     int access_rejected;         /* a server rejected the access token */
     int last_error_code;         /* exit code of the last failed refresh; 0 none */
     char *last_error;            /* its message */
@@ -49,6 +49,12 @@ void store_close(struct store *st);
  * Free t with tokens_free in every case.
  */
 int store_read(struct store *st, const char *account, struct tokens *t, struct mt_err *err);
+
+/*
+ * Decodes the text of a store file into t (free with tokens_free).
+ * Returns 0, or -1 with *problem_r set to a static description.
+ */
+int store_decode(const char *text, size_t len, struct tokens *t, const char **problem_r);
 
 /*
  * Replaces an account's file atomically: a temporary file in the same

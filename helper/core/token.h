@@ -19,10 +19,10 @@ extern time_t (*token_clock)(void);
 #define CLOCK_SKEW_TOLERANCE 60
 
 /*
- * Returns 1 when t's access token may be handed out at time now: present,
- * not rejected by a server, with a believable expires_in, not obtained in
- * the future (a clock that moved back), and more than margin seconds
- * before its expiry.
+ * Returns 1 when t's access token may be handed out at time now. It must be
+ * present and not rejected by a server, with a believable expires_in. It
+ * must not come from the future (a clock that moved back), and must be more
+ * than margin seconds before its expiry.
  */
 int token_access_valid(const struct tokens *t, long margin, time_t now);
 
@@ -47,7 +47,7 @@ int token_mark_rejected(const struct config *cfg, const struct account *a,
 /*
  * Stores a refresh token (mailtoken import), replacing what the store
  * held for the account; a corrupt file is moved aside to NAME.json.corrupt
- * first, and *moved_r says so. Returns 0 or -1 with err set.
+ * first, and *moved_r is set to 1. Returns 0 or -1 with err set.
  */
 int token_import(const struct config *cfg, const struct account *a, const char *refresh_token,
                  int *moved_r, struct mt_err *err);
