@@ -313,6 +313,7 @@ serve(struct daemon *d, struct pollfd *fds)
         conn_deadline = conns_expire(d, now_ms);
         children = children_reap(d, now);
         next_due = accounts_scan(d, now, 0);
+        pool_reap(d);
         pool_kick(d);
 
         fds[nfds++] = (struct pollfd){.fd = d->wake[0], .events = POLLIN};
@@ -376,6 +377,7 @@ stop(struct daemon *d)
                    busy);
         return -1;
     }
+    pool_reap(d);
     daemon_log(d, LOG_INFO, "stopped");
     return 0;
 }

@@ -115,6 +115,17 @@ struct account_watch {
     int notified_secret;         /* 0 none, 1 expiring soon, 2 expired */
 };
 
+/*
+ * A worker thread. Workers are joined, not detached, so that the
+ * thread-exit cleanup of the libraries they used (OpenSSL's per-thread
+ * state) has finished before the daemon returns.
+ */
+struct worker {
+    struct daemon *d;
+    pthread_t thread;
+    enum { WORKER_FREE, WORKER_RUNNING, WORKER_FINISHED, WORKER_JOINING } state;
+};
+
 /* A run of notify_command that has not been reaped. */
 struct child {
     pid_t pid;
@@ -147,7 +158,8 @@ struct daemon {
     /* Under lock: the queue, the workers, the accounts. */
     struct work *queue_head, *queue_tail;
     size_t nqueued;
-    size_t nworkers;
+    size_t nworkers;             /* workers in state WORKER_RUNNING */
+    struct worker workers[DAEMON_MAX_WORKERS];
     struct {
         char account[MT_WIRE_MAX_ACCOUNT + 1];
         unsigned n;
@@ -214,6 +226,9 @@ void work_discard(struct daemon *d, struct work *w);
 void pool_drop_queue(struct daemon *d);
 /* Starts a worker if queued work waits for one (after a failed thread start). */
 void pool_kick(struct daemon *d);
+/* Joins the worker threads that have finished. Main thread only. */
+void pool_reap(struct daemon *d);
+/* Returns the number of workers still running. */
 size_t pool_workers(struct daemon *d);
 
 /* daemon_sched.c */

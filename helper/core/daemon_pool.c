@@ -251,7 +251,8 @@ work_discard(struct daemon *d, struct work *w)
 static void *
 worker_main(void *arg)
 {
-    struct daemon *d = arg;
+    struct worker *self = arg;
+    struct daemon *d = self->d;
     struct work *w;
 
     pthread_mutex_lock(&d->lock);
@@ -276,6 +277,7 @@ worker_main(void *arg)
         free(w);
     }
     d->nworkers--;
+    self->state = WORKER_FINISHED;
     pthread_mutex_unlock(&d->lock);
     daemon_wake(d);
     return NULL;
@@ -289,22 +291,25 @@ worker_main(void *arg)
 static void
 spawn_worker(struct daemon *d)
 {
-    pthread_attr_t attr;
-    pthread_t thread;
+    struct worker *slot = NULL;
     int r;
 
-    if (d->nworkers >= DAEMON_MAX_WORKERS || take_eligible(d, 0) == NULL)
+    if (take_eligible(d, 0) == NULL)
         return;
-    if (pthread_attr_init(&attr) != 0)
+    /* A finished worker's slot is free again once the main thread has joined it. */
+    for (size_t i = 0; i < DAEMON_MAX_WORKERS && slot == NULL; i++)
+        if (d->workers[i].state == WORKER_FREE)
+            slot = &d->workers[i];
+    if (slot == NULL)
         return;
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    r = pthread_create(&thread, &attr, worker_main, d);
-    pthread_attr_destroy(&attr);
+    slot->d = d;
+    r = pthread_create(&slot->thread, NULL, worker_main, slot);
     if (r != 0) {
         daemon_log_limited(d, &d->failure_limit, LOG_ERR, "cannot start a worker thread: %s",
                            strerror(r));
         return;
     }
+    slot->state = WORKER_RUNNING;
     d->nworkers++;
 }
 
@@ -352,6 +357,34 @@ pool_drop_queue(struct daemon *d)
         work_discard(d, w);
         w = next;
     }
+}
+
+void
+pool_reap(struct daemon *d)
+{
+    pthread_t finished[DAEMON_MAX_WORKERS];
+    struct worker *slots[DAEMON_MAX_WORKERS];
+    size_t n = 0;
+
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < DAEMON_MAX_WORKERS; i++) {
+        if (d->workers[i].state != WORKER_FINISHED)
+            continue;
+        d->workers[i].state = WORKER_JOINING;
+        slots[n] = &d->workers[i];
+        finished[n++] = d->workers[i].thread;
+    }
+    pthread_mutex_unlock(&d->lock);
+    if (n == 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        pthread_join(finished[i], NULL);
+    pthread_mutex_lock(&d->lock);
+    for (size_t i = 0; i < n; i++)
+        slots[i]->state = WORKER_FREE;
+    /* Freed slots may let queued work start. */
+    spawn_worker(d);
+    pthread_mutex_unlock(&d->lock);
 }
 
 size_t
