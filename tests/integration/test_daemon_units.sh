@@ -2,8 +2,9 @@
 # Checks the systemd units in contrib/systemd with systemd-analyze verify
 # (syntax, known options, dependencies) after pointing ExecStart at the
 # mailtoken under test, and the sysusers.d file with systemd-sysusers
-# --dry-run on a copy of this machine's user database. It does not start
-# the units: that needs systemd as PID 1.
+# --dry-run on a copy of this machine's user database, and loads the
+# Postfix example configuration. It does not start the units: that needs
+# systemd as PID 1.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -77,4 +78,14 @@ if ! grep -q "user 'mailtoken'" <<<"$out" && ! getent passwd mailtoken >/dev/nul
 fi
 checks=$((checks + 1))
 echo "ok $checks - mailtoken.sysusers creates the system user mailtoken"
+# The example configuration for Postfix must load (77: not authorized yet is fine).
+example="$here/../../contrib/postfix/mailtoken.conf.example"
+status=0
+out=$("$mailtoken" --config "$example" status 2>&1) || status=$?
+if [ "$status" -ne 0 ] && [ "$status" -ne 77 ]; then
+    echo "FAIL: mailtoken rejects $example (exit status $status): $out" >&2
+    exit 1
+fi
+checks=$((checks + 1))
+echo "ok $checks - contrib/postfix/mailtoken.conf.example is a valid configuration"
 echo "test_daemon_units: $checks checks passed"
