@@ -35,6 +35,12 @@ static atomic_int stop_count;
 static atomic_int stop_signal;
 static atomic_int reload_wanted;
 static atomic_int wake_fd = -1;
+/*
+ * The wake-up pipe lives as long as the process: a signal handler or
+ * another thread may still write to it while daemon_run returns, and a
+ * closed descriptor could by then belong to another file.
+ */
+static int wake_pipe[2] = {-1, -1};
 
 static void
 poke(void)
@@ -486,10 +492,13 @@ daemon_run(struct config *cfg, const char *config_path, int verbose,
     d->cfg->refs = 1;
     memset(cfg, 0, sizeof(*cfg));
 
-    if (pipe2(d->wake, O_CLOEXEC | O_NONBLOCK) != 0) {
+    if (wake_pipe[0] < 0 && pipe2(wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
         err_set(err, EX_OSERR, "cannot create a pipe: %s", strerror(errno));
         goto done;
     }
+    d->wake[0] = wake_pipe[0];
+    d->wake[1] = wake_pipe[1];
+    drain_wake(d);
     stop_count = 0;
     reload_wanted = 0;
     wake_fd = d->wake[1];
@@ -516,10 +525,6 @@ done:
         accounts_free(d);
         if (d->cfg != NULL)
             cfg_release(d, d->cfg);
-        if (d->wake[0] >= 0)
-            close(d->wake[0]);
-        if (d->wake[1] >= 0)
-            close(d->wake[1]);
         pthread_mutex_destroy(&d->lock);
         pthread_mutex_destroy(&d->limit_lock);
         free(d);
