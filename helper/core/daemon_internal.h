@@ -265,6 +265,8 @@ time_t accounts_scan(struct daemon *d, time_t now, int all);
  * seen this token before (it was just refreshed).
  */
 int accounts_handed_out(struct daemon *d, const char *account, const char *fingerprint);
+/* Marks an account for a scan soon, and wakes the main loop. */
+void accounts_rescan(struct daemon *d, const char *account);
 /*
  * Records the end of a refresh job. Returns the delay in seconds before
  * the next automatic attempt after a failure, 0 after success. The caller

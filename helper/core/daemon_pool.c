@@ -151,6 +151,9 @@ report(struct daemon *d, const struct work *w, const struct peer *peer, int code
                                "%s: %s from uid %u (%s) failed: %s", account, verb,
                                (unsigned)peer->uid, peer->name,
                                daemon_strip_account(message, account));
+        /* A refresh for this request may have found the account needing authorize. */
+        if (strcmp(r.kind, MT_WIRE_UNAUTHORIZED) == 0)
+            accounts_rescan(d, w->account);
         mt_wire_reply_clear(&r);
         return;
     }

@@ -173,6 +173,20 @@ accounts_handed_out(struct daemon *d, const char *account, const char *fingerpri
     return is_new;
 }
 
+void
+accounts_rescan(struct daemon *d, const char *account)
+{
+    struct account_watch *s;
+
+    pthread_mutex_lock(&d->lock);
+    s = find_state(d, account);
+    if (s != NULL)
+        s->dirty = 1;
+    pthread_mutex_unlock(&d->lock);
+    if (s != NULL)
+        daemon_wake(d);
+}
+
 long
 accounts_job_done(struct daemon *d, const char *account, int ok, time_t now)
 {

@@ -118,9 +118,19 @@ def test_ahead_and_rejected(checks, run, server):
     sock = run.path("asock")
     d = run.daemon("ahead", (
         f"[defaults]\nstore = {run.path('store-ahead')}\nsocket = {sock}\nkeepalive = 0\n"
-        + h.account_config("busy", server.url(), "refresh_margin = 2\n")))
+        + h.account_config("busy", server.url(), "refresh_margin = 2\n")
+        + h.account_config("gone", server.url())))
     d.import_token("busy", "RT-busy")
+    d.import_token("gone", "RT-revoked-at-the-server")
     d.start()
+
+    # A request whose refresh finds the refresh token dead changes the
+    # account's state at once, not at the next periodic scan.
+    reply = h.request(sock, "MAILTOKEN/1 TOKEN gone\n")
+    checks.equal(reply.kind, "unauthorized", "a dead refresh token gives ERR unauthorized")
+    log = d.wait_log("gone: the account needs reauthorization", 3)
+    checks.contains(log, f"gone: TOKEN from uid {os.getuid()} (",
+                    "the failed request is logged, and the new state within 3 s")
 
     before = len(server.refreshes())
     reply = h.request(sock, "MAILTOKEN/1 TOKEN busy\n")

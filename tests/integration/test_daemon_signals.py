@@ -197,13 +197,20 @@ def test_socket_activation(checks, run, server):
     fd = listener.fileno()
     wrapper = ["/bin/bash", "-c", f'exec 3<&{fd} {fd}<&-; LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"',
                "bash"]
-    d.start(pass_fds=(fd,), argv_prefix=wrapper)
+    # Standard error is the journal when $JOURNAL_STREAM names it.
+    open(d.log_path, "a").close()
+    info = os.stat(d.log_path)
+    d.start(pass_fds=(fd,), argv_prefix=wrapper,
+            env_extra={"JOURNAL_STREAM": f"{info.st_dev}:{info.st_ino}"})
     listener.close()
-    checks.contains(d.log(), f"listening on {path} (socket from systemd",
+    checks.contains(d.log(), f"<6>listening on {path} (socket from systemd",
                     "the daemon uses the socket from systemd")
+    checks.ok(d.log().startswith("<6>started: mailtoken"),
+              "log lines to the journal carry a priority prefix", d.log()[:80])
     reply = h.request(path, "MAILTOKEN/1 TOKEN work\n")
     checks.ok(reply.ok, "the socket from systemd answers", repr(reply))
-    checks.equal(d.stop(), 0, "the activated daemon stops with status 0")
+    checks.equal(d.stop(signal.SIGINT), 0, "SIGINT stops the activated daemon with status 0")
+    checks.contains(d.log(), "<6>stopping on SIGINT", "the stop on SIGINT is logged")
     checks.ok(os.path.lexists(path), "a socket from systemd is not removed at stop")
 
 
