@@ -32,11 +32,14 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 typedef int command_fn(struct cli *cli, int argc, char **argv);
 
+command_fn cmd_authorize;
 command_fn cmd_token;
 command_fn cmd_import;
 command_fn cmd_status;
 command_fn cmd_request;
 command_fn cmd_forget;
+command_fn cmd_check;
+command_fn cmd_tunnel;
 command_fn cmd_serve;
 
 #endif

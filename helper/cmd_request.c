@@ -23,10 +23,13 @@ cmd_request(struct cli *cli, int argc, char **argv)
     const char *problem = NULL;
     int rc;
 
+    struct mt_err err;
+
     if (argc < 2 || argc > 4)
         return cli_usage(usage_text);
     mt_buf_init(&line, MT_WIRE_MAX_REQUEST);
     mt_buf_init(&reply, MT_WIRE_MAX_REPLY);
+    err_clear(&err);
     mt_buf_append_str(&line, MT_WIRE_VERSION);
     for (int i = 1; i < argc; i++)
         if (mt_buf_printf(&line, " %s", argv[i]) != 0)
@@ -36,6 +39,10 @@ cmd_request(struct cli *cli, int argc, char **argv)
     if (problem != NULL) {
         request_error_reply(&reply, EX_USAGE, MT_WIRE_BAD_REQUEST, problem);
         rc = EX_USAGE;
+    } else if (config_load(&cli->cfg, cli->config_path, &err) != 0) {
+        /* The plugin sends stderr to /dev/null: the reply must carry the reason. */
+        request_error_reply(&reply, err.code, err.kind, err.msg);
+        rc = err.code;
     } else {
         rc = request_handle(&cli->cfg, &req, NULL, &reply);
     }

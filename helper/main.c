@@ -23,15 +23,29 @@ struct command {
     const char *name;
     command_fn *run;
     const char *summary;
+    int loads_config;    /* 1: the command loads the configuration itself */
 };
 
 static const struct command commands[] = {
-    {"token", cmd_token, "print a valid access token (refreshing it when needed)"},
-    {"status", cmd_status, "show the state of every account, or of one"},
-    {"import", cmd_import, "store a refresh token read from standard input"},
-    {"forget", cmd_forget, "delete an account's stored tokens"},
-    {"request", cmd_request, "answer one SASL plugin request (used by the plugin)"},
-    {"serve", cmd_serve, "run the token daemon for the SASL plugin (Unix sockets)"},
+    {.name = "authorize", .run = cmd_authorize,
+     .summary = "sign in once in a browser or on another device; store the tokens"},
+    {.name = "token", .run = cmd_token,
+     .summary = "print a valid access token (refreshing it when needed)"},
+    {.name = "status", .run = cmd_status,
+     .summary = "show the state of every account, or of one"},
+    {.name = "import", .run = cmd_import,
+     .summary = "store a refresh token read from standard input"},
+    {.name = "forget", .run = cmd_forget,
+     .summary = "delete an account's stored tokens"},
+    /* request reports a bad configuration in its reply, where the plugin reads it. */
+    {.name = "request", .run = cmd_request, .loads_config = 1,
+     .summary = "answer one SASL plugin request (used by the plugin)"},
+    {.name = "check", .run = cmd_check,
+     .summary = "log in to the mail server with the token and show each step"},
+    {.name = "tunnel", .run = cmd_tunnel,
+     .summary = "an IMAP session logged in with OAuth2 on stdin/stdout"},
+    {.name = "serve", .run = cmd_serve,
+     .summary = "run the token daemon for the SASL plugin (Unix sockets)"},
 };
 
 static void
@@ -156,7 +170,7 @@ main(int argc, char **argv)
         argc -= optind - 1;
         argv += optind - 1;
         optind = 1;
-        rc = cli_load_config(&cli);
+        rc = commands[i].loads_config ? 0 : cli_load_config(&cli);
         if (rc == 0)
             rc = commands[i].run(&cli, argc, argv);
         config_free(&cli.cfg);

@@ -47,6 +47,8 @@ struct parse {
     char **sections;              /* section names in order, with their lines */
     unsigned *section_line;
     size_t nsections, section_cap;
+    size_t *section_index;        /* hash table of section numbers + 1; 0 is empty */
+    size_t index_size;            /* a power of two, at least twice nsections */
     struct mt_err err;            /* the first error a handler found */
     unsigned err_line;
 };
@@ -653,7 +655,8 @@ suggest_key(const char *name)
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         size_t d = edit_distance(name, keys[i].name);
 
-        if (d < best_distance) {
+        /* Short names are close to many keys: only suggest for real near misses. */
+        if (d < best_distance && d * 2 < strlen(name)) {
             best_distance = d;
             best = keys[i].name;
         }
@@ -722,6 +725,62 @@ section_name_valid(const char *s)
     return 1;
 }
 
+static size_t
+hash_name(const char *name)
+{
+    size_t h = 14695981039346656037u;
+
+    for (const unsigned char *c = (const unsigned char *)name; *c != '\0'; c++)
+        h = (h ^ *c) * 1099511628211u;
+    return h;
+}
+
+/* Finds name in the section index; *slot_r is its slot, or the free slot to use. */
+static int
+find_section(const struct parse *p, const char *name, size_t *slot_r)
+{
+    size_t slot;
+
+    if (p->index_size == 0) {
+        *slot_r = 0;
+        return 0;
+    }
+    for (slot = hash_name(name) & (p->index_size - 1); p->section_index[slot] != 0;
+         slot = (slot + 1) & (p->index_size - 1))
+        if (strcmp(p->sections[p->section_index[slot] - 1], name) == 0) {
+            *slot_r = slot;
+            return 1;
+        }
+    *slot_r = slot;
+    return 0;
+}
+
+/* Adds section number i to the index, growing it to stay at most half full. */
+static int
+index_section(struct parse *p, size_t i)
+{
+    size_t slot;
+
+    if (2 * p->nsections > p->index_size) {
+        size_t size = p->index_size ? p->index_size * 2 : 64;
+        size_t *table = calloc(size, sizeof(*table));
+
+        if (table == NULL)
+            return -1;
+        free(p->section_index);
+        p->section_index = table;
+        p->index_size = size;
+        for (size_t k = 0; k < p->nsections; k++) {
+            find_section(p, p->sections[k], &slot);
+            p->section_index[slot] = k + 1;
+        }
+        return 0;
+    }
+    find_section(p, p->sections[i], &slot);
+    p->section_index[slot] = i + 1;
+    return 0;
+}
+
 /*
  * Records a section header as the reader passes it, the way libinih reads
  * it: '[' after optional white space, the name up to ']'. Doing it here
@@ -733,7 +792,7 @@ note_section_line(struct parse *p, const char *line)
 {
     const char *start = line, *end;
     char name[256];
-    size_t n;
+    size_t n, slot;
 
     while (*start == ' ' || *start == '\t')
         start++;
@@ -748,12 +807,13 @@ note_section_line(struct parse *p, const char *line)
     memcpy(name, start + 1, n);
     name[n] = '\0';
 
-    for (size_t i = 0; i < p->nsections; i++)
-        if (strcmp(p->sections[i], name) == 0) {
-            parse_fail(p, EX_CONFIG, "section [%s] appears twice (first on line %u): merge them",
-                       name, p->section_line[i]);
-            return;
-        }
+    if (find_section(p, name, &slot)) {
+        size_t first = p->section_index[slot] - 1;
+
+        parse_fail(p, EX_CONFIG, "section [%s] appears twice (first on line %u): merge them",
+                   name, p->section_line[first]);
+        return;
+    }
     if (!section_name_valid(name)) {
         parse_fail(p, EX_CONFIG,
                    "invalid section name [%s]: use 1 to %d letters, digits and . _ @ + -", name,
@@ -785,6 +845,8 @@ note_section_line(struct parse *p, const char *line)
     }
     p->section_line[p->nsections] = p->line;
     p->nsections++;
+    if (index_section(p, p->nsections - 1) != 0)
+        parse_fail(p, EX_OSERR, "out of memory");
 }
 
 /* Strips one pair of double quotes around a whole value. */
@@ -875,6 +937,7 @@ parse_free(struct parse *p)
         free(p->sections[i]);
     free(p->sections);
     free(p->section_line);
+    free(p->section_index);
 }
 
 /* ---- building accounts ---- */
@@ -1043,6 +1106,7 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
     struct account template;
     const struct entry *e = NULL;
     char *defaults_scope = NULL;
+    size_t cursor;
     int defaults_scope_set, rc = -1;
 
     account_defaults(&template);
@@ -1059,11 +1123,17 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
     defaults_scope_set = b.scope_set;
 
     b.scope_spec = NULL;
+    /* Each section's entries are contiguous and in section order (a repeated
+     * section is an error), so one cursor walks them all. */
+    cursor = 0;
     for (size_t s = 0; s < p->nsections; s++) {
         struct account *a;
 
-        if (strcmp(p->sections[s], DEFAULTS_SECTION) == 0)
+        if (strcmp(p->sections[s], DEFAULTS_SECTION) == 0) {
+            while (cursor < p->nentries && strcmp(p->entries[cursor].section, p->sections[s]) == 0)
+                cursor++;
             continue;
+        }
         a = &cfg->accounts[cfg->naccounts];
         if (account_copy(a, &template) != 0) {
             account_free(a);
@@ -1080,10 +1150,8 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
         free(b.scope_spec);
         b.scope_spec = defaults_scope != NULL ? strdup(defaults_scope) : NULL;
         b.scope_set = defaults_scope_set;
-        for (size_t i = 0; i < p->nentries; i++) {
-            e = &p->entries[i];
-            if (strcmp(e->section, a->name) != 0)
-                continue;
+        for (; cursor < p->nentries && strcmp(p->entries[cursor].section, a->name) == 0; cursor++) {
+            e = &p->entries[cursor];
             if (apply_entry(&b, a, e, 0, err) != 0)
                 goto entry_failed;
         }

@@ -12,6 +12,7 @@
 #include <curl/curl.h>
 
 #include "net.h"
+#include "net_curl.h"
 
 #ifndef MAILTOKEN_VERSION
 #define MAILTOKEN_VERSION "0"
@@ -86,22 +87,23 @@ on_header(char *data, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-static int
-classify(CURLcode code, const char *detail, const struct net_request *req, struct mt_err *err)
+int
+net_curl_classify(CURLcode code, const char *detail, const char *url, long timeout_s,
+                  struct mt_err *err)
 {
     const char *what = detail[0] != '\0' ? detail : curl_easy_strerror(code);
 
     switch (code) {
     case CURLE_OPERATION_TIMEDOUT:
-        return err_set(err, EX_TEMPFAIL, "%s timed out after %ld s: try again later", req->url,
-                       req->timeout_s);
+        return err_set(err, EX_TEMPFAIL, "%s timed out after %ld s: try again later", url,
+                       timeout_s);
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
         return err_set(err, EX_TEMPFAIL,
-                       "cannot resolve the host of %s (%s): check the network and DNS", req->url,
+                       "cannot resolve the host of %s (%s): check the network and DNS", url,
                        what);
     case CURLE_COULDNT_CONNECT:
-        return err_set(err, EX_TEMPFAIL, "cannot connect to %s (%s): try again later", req->url,
+        return err_set(err, EX_TEMPFAIL, "cannot connect to %s (%s): try again later", url,
                        what);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
@@ -111,12 +113,12 @@ classify(CURLcode code, const char *detail, const struct net_request *req, struc
         return err_set(err, EX_TEMPFAIL,
                        "TLS with %s failed (%s): the server's certificate is not trusted or "
                        "does not match its name; add its CA with ca_file = FILE if it is yours",
-                       req->url, what);
+                       url, what);
     case CURLE_UNSUPPORTED_PROTOCOL:
-        return err_set(err, EX_CONFIG, "%s: the URL's scheme is not allowed (%s)", req->url,
+        return err_set(err, EX_CONFIG, "%s: the URL's scheme is not allowed (%s)", url,
                        what);
     default:
-        return err_set(err, EX_TEMPFAIL, "HTTP request to %s failed: %s", req->url, what);
+        return err_set(err, EX_TEMPFAIL, "HTTP request to %s failed: %s", url, what);
     }
 }
 
@@ -128,6 +130,15 @@ static void
 init_curl(void)
 {
     init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int
+net_curl_init(struct mt_err *err)
+{
+    pthread_once(&init_once, init_curl);
+    if (init_result != CURLE_OK)
+        return err_set(err, EX_SOFTWARE, "libcurl failed to initialise");
+    return 0;
 }
 
 static int
@@ -147,9 +158,8 @@ net_http(const struct net_request *req, struct net_response *resp, struct mt_err
     mt_buf_init(&resp->body, NET_MAX_BODY);
     detail[0] = '\0';
 
-    pthread_once(&init_once, init_curl);
-    if (init_result != CURLE_OK)
-        return err_set(err, EX_SOFTWARE, "libcurl failed to initialise");
+    if (net_curl_init(err) != 0)
+        return -1;
     curl = curl_easy_init();
     if (curl == NULL)
         return err_set(err, EX_OSERR, "libcurl failed to initialise (out of memory?)");
@@ -201,7 +211,7 @@ net_http(const struct net_request *req, struct net_response *resp, struct mt_err
         goto done;
     }
     if (code != CURLE_OK) {
-        classify(code, detail, req, err);
+        net_curl_classify(code, detail, req->url, req->timeout_s, err);
         goto done;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &resp->status);
@@ -215,6 +225,11 @@ done:
 static const struct net_ops ops = {
     .abi_version = NET_ABI_VERSION,
     .http = net_http,
+    .mail_open = net_mail_open,
+    .mail_send = net_mail_send,
+    .mail_recv = net_mail_recv,
+    .mail_socket = net_mail_socket,
+    .mail_close = net_mail_close,
 };
 
 __attribute__((visibility("default"))) const struct net_ops *

@@ -278,8 +278,30 @@ error_from_json(const struct account *a, const char *what, long status, struct j
                        "the client; check client_id and the client secret of account %s%s",
                        a->name, what, desc[0] ? " (" : "", desc, desc[0] ? ")" : "", a->name,
                        ids);
+    if (status <= 0)
+        return err_set(err, exit_code, "%s: %s failed: %s%s%s%s%s", a->name, what, error,
+                       desc[0] ? " (" : "", desc, desc[0] ? ")" : "", ids);
     return err_set(err, exit_code, "%s: %s failed: HTTP %ld, %s%s%s%s%s", a->name, what, status,
                    error, desc[0] ? " (" : "", desc, desc[0] ? ")" : "", ids);
+}
+
+int
+oauth_error_code(const struct account *a, const char *what, const char *error,
+                 const char *description, struct mt_err *err)
+{
+    struct json_object *o = json_object_new_object();
+    int rc;
+
+    if (o == NULL || json_object_object_add(o, "error", json_object_new_string(error)) != 0 ||
+        (description != NULL &&
+         json_object_object_add(o, "error_description",
+                                json_object_new_string(description)) != 0)) {
+        json_wipe_put(o);
+        return err_set(err, EX_OSERR, "out of memory");
+    }
+    rc = error_from_json(a, what, 0, o, err);
+    json_wipe_put(o);
+    return rc;
 }
 
 int

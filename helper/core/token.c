@@ -61,7 +61,12 @@ not_authorized(const struct account *a, struct mt_err *err)
                    "token with mailtoken import %s)", a->name, a->name, a->name);
 }
 
-/* Writes the access token to the account's token_file: temporary file, then rename. */
+/*
+ * Writes the access token to the account's token_file: a temporary file
+ * with a unique name in the same folder, then rename. The unique name
+ * matters because the cached path writes without the account's lock, so
+ * two processes may write at once.
+ */
 static int
 write_token_file(const struct account *a, const char *token, struct mt_err *err)
 {
@@ -71,10 +76,10 @@ write_token_file(const struct account *a, const char *token, struct mt_err *err)
 
     if (a->token_file == NULL)
         return 0;
-    if (snprintf(tmp, sizeof(tmp), "%s.tmp", a->token_file) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", a->token_file) >= (int)sizeof(tmp))
         return err_set(err, EX_CONFIG, "%s: token_file path is too long", a->name);
-    unlink(tmp);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    /* mkostemp creates the file with mode 0600 and O_EXCL. */
+    fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
         return err_set(err, EX_CANTCREAT, "%s: cannot write token_file %s: %s", a->name, tmp,
                        strerror(errno));
