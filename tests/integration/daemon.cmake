@@ -22,22 +22,7 @@ set_tests_properties(daemon.units PROPERTIES
   ENVIRONMENT "MAILTOKEN_BIN=$<TARGET_FILE:mailtoken>")
 
 # Postfix with the SASL plugin through the stack's Dovecot and glewlwyd.
-# NOTE: registered only where the plugin target exists, so that a tree
-# without the plugin builds; with it, the test always runs.
-if(TARGET mailtoken_plugin)
-  mailtoken_stack_test(daemon.postfix test_daemon_postfix.sh)
-  # fake_as on the scripted port issues short-lived tokens, and Dovecot
-  # restarts to check them there.
-  mailtoken_stack_test(daemon.postfix_expiry test_daemon_postfix_expiry.sh SCRIPTED_PORT EXCLUSIVE)
-  # Postfix cannot load a plugin built with AddressSanitizer unless the
-  # ASan runtime is loaded first: the tests preload it into Postfix.
-  set(preload "")
-  if(MAILTOKEN_SANITIZE)
-    execute_process(COMMAND ${CMAKE_C_COMPILER} -print-file-name=libasan.so
-                    OUTPUT_VARIABLE preload OUTPUT_STRIP_TRAILING_WHITESPACE)
-  endif()
-  foreach(name daemon.postfix daemon.postfix_expiry)
-    set_tests_properties(${name} PROPERTIES ENVIRONMENT
-      "STACK_DIR=${MAILTOKEN_STACK_DIR};MAILTOKEN_BIN=$<TARGET_FILE:mailtoken>;MAILTOKEN_PLUGIN=$<TARGET_FILE:mailtoken_plugin>;MAILTOKEN_PRELOAD=${preload}")
-  endforeach()
-endif()
+mailtoken_stack_test(daemon.postfix test_daemon_postfix.sh)
+# fake_as on the scripted port issues short-lived tokens, and Dovecot
+# restarts to check them there.
+mailtoken_stack_test(daemon.postfix_expiry test_daemon_postfix_expiry.sh SCRIPTED_PORT EXCLUSIVE)

@@ -16,10 +16,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 test_require_tools postfix:postfix postconf:postfix sendmail:postfix setpriv:util-linux \
     /usr/bin/python3:python3 jq:jq
 
-mailtoken=${MAILTOKEN_BIN:-}
-plugin=${MAILTOKEN_PLUGIN:-}
-[ -x "$mailtoken" ] || test_fail "MAILTOKEN_BIN does not name the mailtoken program: '$mailtoken'"
-[ -f "$plugin" ] || test_fail "MAILTOKEN_PLUGIN does not name libmailtoken.so: '$plugin'"
+mailtoken=${MAILTOKEN:-}
+plugdir=${MAILTOKEN_PLUGIN_DIR:-}
+[ -x "$mailtoken" ] || test_fail "MAILTOKEN does not name the mailtoken program: '$mailtoken'"
+[ -f "$plugdir/libmailtoken.so" ] || test_fail "MAILTOKEN_PLUGIN_DIR holds no libmailtoken.so: '$plugdir'"
 [ "$(id -u)" -eq 0 ] || test_fail "this test runs the daemon as user daemon: run it as root"
 
 runas=daemon
@@ -51,9 +51,6 @@ trap finish EXIT
 
 # The daemon's user must reach its configuration and store in the test folder.
 chmod 0711 "$TEST_TMP"
-plugdir=$TEST_TMP/sasl
-mkdir -m 0755 "$plugdir"
-cp "$plugin" "$plugdir/libmailtoken.so"
 store=$TEST_TMP/store
 install -d -o "$runas" -g "$runas" -m 0700 "$store"
 secret=$TEST_TMP/relay.secret
@@ -65,8 +62,8 @@ stack_postfix_client_start "$name" "127.0.0.1:$STACK_SUBMISSION_PORT" --chroot=y
     --sasl-passwd="[127.0.0.1]:$STACK_SUBMISSION_PORT relay" \
     --main-cf="smtp_sasl_mechanism_filter = xoauth2" \
     --import-env="SASL_PATH=$plugdir" --import-env="MAILTOKEN_CONFIG=$TEST_TMP/mailtoken.conf" \
-    ${MAILTOKEN_PRELOAD:+"--import-env=LD_PRELOAD=$MAILTOKEN_PRELOAD"} \
-    ${MAILTOKEN_PRELOAD:+"--import-env=ASAN_OPTIONS=detect_leaks=0"} ||
+    ${MAILTOKEN_SANITIZER_PRELOAD:+"--import-env=LD_PRELOAD=$MAILTOKEN_SANITIZER_PRELOAD"} \
+    ${MAILTOKEN_SANITIZER_PRELOAD:+"--import-env=ASAN_OPTIONS=detect_leaks=0"} ||
     test_fail "the Postfix client instance did not start"
 instance_started=1
 pfdir=$(stack_postfix_client_dir "$name")

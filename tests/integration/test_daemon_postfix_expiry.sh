@@ -11,10 +11,10 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 test_require_tools postfix:postfix sendmail:postfix curl:curl jq:jq /usr/bin/python3:python3
 
-mailtoken=${MAILTOKEN_BIN:-}
-plugin=${MAILTOKEN_PLUGIN:-}
-[ -x "$mailtoken" ] || test_fail "MAILTOKEN_BIN does not name the mailtoken program: '$mailtoken'"
-[ -f "$plugin" ] || test_fail "MAILTOKEN_PLUGIN does not name libmailtoken.so: '$plugin'"
+mailtoken=${MAILTOKEN:-}
+plugdir=${MAILTOKEN_PLUGIN_DIR:-}
+[ -x "$mailtoken" ] || test_fail "MAILTOKEN does not name the mailtoken program: '$mailtoken'"
+[ -f "$plugdir/libmailtoken.so" ] || test_fail "MAILTOKEN_PLUGIN_DIR holds no libmailtoken.so: '$plugdir'"
 
 lifetime=12
 name=expiry-$$
@@ -64,15 +64,12 @@ done
 dovecot_changed=1
 stack_dovecot_restart --scripted-tokeninfo || test_fail "Dovecot did not restart with the scripted passdb"
 
-plugdir=$TEST_TMP/sasl
-mkdir "$plugdir"
-cp "$plugin" "$plugdir/libmailtoken.so"
 stack_postfix_client_start "$name" "127.0.0.1:$STACK_SUBMISSION_PORT" --chroot=y \
     --sasl-passwd="[127.0.0.1]:$STACK_SUBMISSION_PORT relay" \
     --main-cf="smtp_sasl_mechanism_filter = xoauth2" \
     --import-env="SASL_PATH=$plugdir" --import-env="MAILTOKEN_CONFIG=$TEST_TMP/mailtoken.conf" \
-    ${MAILTOKEN_PRELOAD:+"--import-env=LD_PRELOAD=$MAILTOKEN_PRELOAD"} \
-    ${MAILTOKEN_PRELOAD:+"--import-env=ASAN_OPTIONS=detect_leaks=0"} ||
+    ${MAILTOKEN_SANITIZER_PRELOAD:+"--import-env=LD_PRELOAD=$MAILTOKEN_SANITIZER_PRELOAD"} \
+    ${MAILTOKEN_SANITIZER_PRELOAD:+"--import-env=ASAN_OPTIONS=detect_leaks=0"} ||
     test_fail "the Postfix client instance did not start"
 instance_started=1
 pfdir=$(stack_postfix_client_dir "$name")
