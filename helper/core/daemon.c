@@ -160,13 +160,39 @@ daemon_log_limited(struct daemon *d, struct log_limit *limit, int priority, cons
     pthread_mutex_unlock(&d->limit_lock);
 
     if (suppressed > 0)
-        daemon_log(d, LOG_WARNING, "%u similar messages were suppressed in the last minute "
-                   "(at most %d a minute are logged)", suppressed, DAEMON_LOG_BURST);
+        daemon_log(d, LOG_WARNING, "%u log lines about %s were suppressed in the last minute "
+                   "(at most %d a minute are logged)", suppressed, limit->topic,
+                   DAEMON_LOG_BURST);
     if (!allowed)
         return;
     va_start(ap, fmt);
     emit(d, priority, fmt, ap);
     va_end(ap);
+}
+
+void
+daemon_log_flush_limits(struct daemon *d)
+{
+    struct log_limit *limits[] = {&d->client_limit, &d->refusal_limit, &d->failure_limit};
+    time_t now = time(NULL);
+
+    for (size_t i = 0; i < sizeof(limits) / sizeof(limits[0]); i++) {
+        struct log_limit *limit = limits[i];
+        unsigned suppressed = 0;
+
+        pthread_mutex_lock(&d->limit_lock);
+        if (limit->suppressed > 0 && (now >= limit->window + 60 || now < limit->window)) {
+            suppressed = limit->suppressed;
+            limit->window = now;
+            limit->logged = 0;
+            limit->suppressed = 0;
+        }
+        pthread_mutex_unlock(&d->limit_lock);
+        if (suppressed > 0)
+            daemon_log(d, LOG_WARNING, "%u log lines about %s were suppressed in the last "
+                       "minute (at most %d a minute are logged)", suppressed, limit->topic,
+                       DAEMON_LOG_BURST);
+    }
 }
 
 struct cfg_ref *
@@ -321,6 +347,7 @@ serve(struct daemon *d, struct pollfd *fds)
         next_due = accounts_scan(d, now, 0);
         pool_reap(d);
         pool_kick(d);
+        daemon_log_flush_limits(d);
 
         fds[nfds++] = (struct pollfd){.fd = d->wake[0], .events = POLLIN};
         first_listener = nfds;
@@ -482,6 +509,9 @@ daemon_run(struct config *cfg, const char *config_path, int verbose,
     d->wake[0] = d->wake[1] = -1;
     pthread_mutex_init(&d->lock, NULL);
     pthread_mutex_init(&d->limit_lock, NULL);
+    d->client_limit.topic = "misbehaving clients";
+    d->refusal_limit.topic = "refused requests";
+    d->failure_limit.topic = "failed requests";
     d->cfg = calloc(1, sizeof(*d->cfg));
     fds = calloc(1 + DAEMON_MAX_LISTENERS + DAEMON_MAX_PENDING, sizeof(*fds));
     if (d->cfg == NULL || fds == NULL) {

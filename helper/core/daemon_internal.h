@@ -137,6 +137,7 @@ struct child {
 
 /* A counter that lets DAEMON_LOG_BURST lines through per minute. */
 struct log_limit {
+    const char *topic;           /* for the summary line, e.g. "refusals" */
     time_t window;
     unsigned logged;
     unsigned suppressed;
@@ -183,6 +184,8 @@ void daemon_log(struct daemon *d, int priority, const char *fmt, ...)
 /* Like daemon_log, but at most DAEMON_LOG_BURST lines a minute per limit. */
 void daemon_log_limited(struct daemon *d, struct log_limit *limit, int priority,
                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Logs how many lines each limit held back, once its minute is over. */
+void daemon_log_flush_limits(struct daemon *d);
 void daemon_wake(struct daemon *d);
 /* Returns message without a leading "ACCOUNT: ", which core errors start with. */
 const char *daemon_strip_account(const char *message, const char *account);

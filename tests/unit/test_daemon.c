@@ -219,12 +219,20 @@ log_limit_passes_burst_only(void **state)
     (void)state;
     memset(&d, 0, sizeof(d));
     d.hooks.log = capture_log;
+    d.client_limit.topic = "misbehaving clients";
     pthread_mutex_init(&d.limit_lock, NULL);
     log_clear();
     for (int i = 0; i < DAEMON_LOG_BURST + 5; i++)
         daemon_log_limited(&d, &d.client_limit, LOG_WARNING, "client %d misbehaved", i);
     assert_int_equal(log_lines, DAEMON_LOG_BURST);
     assert_int_equal(d.client_limit.suppressed, 5);
+    /* The summary waits for the end of the minute. */
+    daemon_log_flush_limits(&d);
+    assert_false(log_contains("were suppressed"));
+    d.client_limit.window -= 61;
+    daemon_log_flush_limits(&d);
+    assert_true(log_contains("5 log lines about misbehaving clients were suppressed"));
+    assert_int_equal(d.client_limit.suppressed, 0);
     assert_true(log_contains("client 0 misbehaved"));
     assert_false(log_contains("client 20 misbehaved"));
     /* Another limit has its own budget. */
