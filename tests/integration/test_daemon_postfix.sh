@@ -124,11 +124,12 @@ start_daemon() {
     test_fail "the daemon did not start"
 }
 
-# relay SUBJECT: injects a message from alice to alice.
+# relay SUBJECT: injects a message from alice to bob (tests that fetch
+# alice's mailbox run beside this one).
 relay() {
     printf 'From: %s\nTo: %s\nSubject: %s\n\nRelayed with a token from mailtoken serve.\n' \
-        "$STACK_ALICE_EMAIL" "$STACK_ALICE_EMAIL" "$1" |
-        stack_postfix_client_sendmail "$name" "$STACK_ALICE_EMAIL" "$STACK_ALICE_EMAIL" ||
+        "$STACK_ALICE_EMAIL" "$STACK_BOB_EMAIL" "$1" |
+        stack_postfix_client_sendmail "$name" "$STACK_ALICE_EMAIL" "$STACK_BOB_EMAIL" ||
         test_fail "sendmail failed"
 }
 
@@ -148,7 +149,7 @@ subject=$(test_unique_subject)
 relay "$subject"
 stack_postfix_client_wait_log "$name" 'status=sent' 30 >/dev/null ||
     test_fail "the first message was not relayed"
-stack_wait_mail "$STACK_ALICE_USER" "$subject" >/dev/null || test_fail "the first message did not arrive"
+stack_wait_mail "$STACK_BOB_USER" "$subject" >/dev/null || test_fail "the first message did not arrive"
 test_pass "a message relayed with a token from the daemon arrived"
 test_match "Dovecot logged an XOAUTH2 login" "$(stack_log_since dovecot "$mark")" \
     "Login: user=<$STACK_ALICE_USER>, method=XOAUTH2"
@@ -196,7 +197,7 @@ fi
 test_pass "nothing bounced"
 start_daemon
 stack_postfix_client_flush "$name" || test_fail "postqueue -f failed"
-stack_wait_mail "$STACK_ALICE_USER" "$subject" 60 >/dev/null ||
+stack_wait_mail "$STACK_BOB_USER" "$subject" 60 >/dev/null ||
     test_fail "the deferred message did not arrive after the daemon came back"
 test_pass "the deferred message went out once the daemon was back"
 
@@ -244,7 +245,7 @@ jq -er .refresh_token <<<"$reply" |
     as_daemon_user "$mailtoken" --config "$TEST_TMP/mailtoken.conf" import relay >/dev/null 2>&1 ||
     test_fail "mailtoken import failed"
 stack_postfix_client_flush "$name" || test_fail "postqueue -f failed"
-stack_wait_mail "$STACK_ALICE_USER" "$subject" 60 >/dev/null ||
+stack_wait_mail "$STACK_BOB_USER" "$subject" 60 >/dev/null ||
     test_fail "the deferred message did not arrive after the new authorization"
 test_pass "the deferred messages went out after the new authorization"
 

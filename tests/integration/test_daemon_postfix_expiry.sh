@@ -108,8 +108,8 @@ logins() {
 }
 relay() {
     printf 'From: %s\nTo: %s\nSubject: %s\n\nToken expiry test.\n' \
-        "$STACK_ALICE_EMAIL" "$STACK_ALICE_EMAIL" "$1" |
-        stack_postfix_client_sendmail "$name" "$STACK_ALICE_EMAIL" "$STACK_ALICE_EMAIL" ||
+        "$STACK_ALICE_EMAIL" "$STACK_BOB_EMAIL" "$1" |
+        stack_postfix_client_sendmail "$name" "$STACK_ALICE_EMAIL" "$STACK_BOB_EMAIL" ||
         test_fail "sendmail failed"
 }
 tokeninfo_status() {
@@ -120,7 +120,7 @@ tokeninfo_status() {
 before=$(logins)
 subject=$(test_unique_subject)
 relay "$subject"
-stack_wait_mail "$STACK_ALICE_USER" "$subject" 30 >/dev/null || test_fail "the first message did not arrive"
+stack_wait_mail "$STACK_BOB_USER" "$subject" 30 >/dev/null || test_fail "the first message did not arrive"
 test_pass "the first message arrived"
 first=$(jq -r .access_token "$TEST_TMP/store/relay.json")
 test_equal "the first token is valid at the tokeninfo endpoint" "$(tokeninfo_status "$first")" 200
@@ -134,7 +134,7 @@ test_equal "the first token has expired at the server" "$(tokeninfo_status "$fir
 
 subject=$(test_unique_subject)
 relay "$subject"
-stack_wait_mail "$STACK_ALICE_USER" "$subject" 30 >/dev/null ||
+stack_wait_mail "$STACK_BOB_USER" "$subject" 30 >/dev/null ||
     test_fail "the second message did not arrive after the first token expired"
 test_pass "the second message arrived after the first token expired"
 test_equal "Dovecot saw a new XOAUTH2 login for each message" "$(($(logins) - before))" 2
