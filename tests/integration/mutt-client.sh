@@ -10,6 +10,9 @@ test_require_tools "$MUTT:$MUTT" tmux:tmux jq:jq
 
 MUTT_SOURCE_DIR=${MAILTOKEN_SOURCE_DIR:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 # A tmux server of this test only, so that parallel tests never share one.
+# The session "keeper" keeps it running between the program's sessions: a
+# server exits with its last session, and a new-session racing with that
+# exit fails with "server exited unexpectedly".
 MUTT_TMUX=(tmux -L "mailtoken-$TEST_NAME-$$")
 MUTT_SESSION=''
 MUTT_RUNS=0
@@ -19,9 +22,11 @@ _mutt_cleanup() {
     if [ -n "$MUTT_SESSION" ]; then
         "${MUTT_TMUX[@]}" kill-session -t "$MUTT_SESSION" 2>/dev/null || true
     fi
+    "${MUTT_TMUX[@]}" kill-session -t keeper 2>/dev/null || true
     _test_cleanup
 }
 trap _mutt_cleanup EXIT
+"${MUTT_TMUX[@]}" new-session -d -s keeper "sleep 3600" || test_fail "tmux could not start a server"
 
 # Prints the path of contrib file $1 (relative to contrib/) after checking it exists.
 mutt_contrib() {
