@@ -19,6 +19,7 @@ MUTT_RUNS=0
 mkdir -p "$TEST_TMP/home"
 
 _mutt_cleanup() {
+    mutt_stop_tunnels
     if [ -n "$MUTT_SESSION" ]; then
         "${MUTT_TMUX[@]}" kill-session -t "$MUTT_SESSION" 2>/dev/null || true
     fi
@@ -67,6 +68,33 @@ mutt_variant() {
     printf '%s\n' "$rc"
 }
 
+# mutt_tunnel_line CONF ACCOUNT: prints a "set tunnel" line that runs
+# `mailtoken --config CONF tunnel ACCOUNT imap` to the stack's IMAPS port and
+# records the tunnel's PID in $TEST_TMP/tunnel-*.pid.
+mutt_tunnel_line() {
+    local pid_file
+    MUTT_RUNS=$((MUTT_RUNS + 1))
+    pid_file=$TEST_TMP/tunnel-$MUTT_RUNS.pid
+    # Single quotes: the program passes $$ on to the shell that runs the tunnel.
+    printf "set tunnel = 'echo \$\$ >%s; exec %s --config %s tunnel %s imap imaps://%s:%s'\n" \
+        "$pid_file" "$MAILTOKEN" "$1" "$2" "$STACK_MAIL_HOST" "$STACK_IMAPS_PORT"
+}
+
+# Stops the tunnels that mutt_tunnel_line started and that still run.
+# NeoMutt 20220429 closes the connection without LOGOUT, and the tunnel
+# then waits up to 30 seconds for the server's last replies.
+mutt_stop_tunnels() {
+    local pid_file pid
+    for pid_file in "$TEST_TMP"/tunnel-*.pid; do
+        [ -s "$pid_file" ] || continue
+        pid=$(cat "$pid_file")
+        if kill -0 "$pid" 2>/dev/null && grep -q tunnel "/proc/$pid/cmdline" 2>/dev/null; then
+            kill "$pid" 2>/dev/null || true
+        fi
+        rm -f "$pid_file"
+    done
+}
+
 # Prints the stack's SMTP URL for alice: mutt_smtp_url smtp|smtps PORT.
 mutt_smtp_url() {
     printf '%s://%s@%s:%s/\n' "$1" "$STACK_ALICE_USER" "$STACK_MAIL_HOST" "$2"
@@ -82,18 +110,22 @@ mutt_send() {
 
 # mutt_screen RC KEYS DONE_REGEX [FAIL_REGEX]: starts the program on RC in
 # a tmux session with KEYS pushed as input. Polls its screen until it
-# matches DONE_REGEX or FAIL_REGEX, or for at most 20 seconds, and then
-# ends the session. Sets $screen to the last screen. Returns 0 when
-# DONE_REGEX matched.
+# matches DONE_REGEX or FAIL_REGEX, or for at most 20 seconds. Then quits
+# the program with its own keys, so that it logs out, and ends the
+# session. Sets $screen to the last screen. Returns 0 when DONE_REGEX
+# matched.
 mutt_screen() {
-    local rc=$1 keys=$2 done_regex=$3 fail_regex=${4:-} script deadline result=1
+    local rc=$1 keys=$2 done_regex=$3 fail_regex=${4:-} script status_file deadline waited result=1
     MUTT_RUNS=$((MUTT_RUNS + 1))
     MUTT_SESSION=run$MUTT_RUNS
     script=$TEST_TMP/$MUTT_SESSION.sh
-    printf 'exec env HOME=%q %q -n -F %q -e %q\n' "$TEST_TMP/home" "$MUTT" "$rc" \
-        "push \"$keys\"" >"$script"
-    # The trailing sleep keeps the last screen readable if the program exits.
-    "${MUTT_TMUX[@]}" new-session -d -s "$MUTT_SESSION" -x 160 -y 45 "bash $script; sleep 60" ||
+    status_file=$TEST_TMP/$MUTT_SESSION.status
+    # The trailing sleep keeps the last screen readable after the program exits.
+    {
+        printf 'HOME=%q %q -n -F %q -e %q\n' "$TEST_TMP/home" "$MUTT" "$rc" "push \"$keys\""
+        printf 'echo $? >%q\nsleep 60\n' "$status_file"
+    } >"$script"
+    "${MUTT_TMUX[@]}" new-session -d -s "$MUTT_SESSION" -x 160 -y 45 "bash $script" ||
         test_fail "tmux could not start a session"
     deadline=$((SECONDS + 20))
     screen=''
@@ -105,6 +137,18 @@ mutt_screen() {
         fi
         if [ -n "$fail_regex" ] && grep -Eq -- "$fail_regex" <<<"$screen"; then
             break
+        fi
+        sleep 0.1
+    done
+
+    # "q" leaves the pager, the next "q" quits. A program killed instead
+    # would leave `mailtoken tunnel` waiting for the server to close. A
+    # program that waits for its tunnel to exit gets 2 seconds.
+    "${MUTT_TMUX[@]}" send-keys -t "$MUTT_SESSION" q q 2>/dev/null || true
+    for ((waited = 0; waited < 100; waited++)); do
+        [ -s "$status_file" ] && break
+        if [ "$waited" -eq 20 ]; then
+            mutt_stop_tunnels
         fi
         sleep 0.1
     done

@@ -96,8 +96,9 @@ if ! grep -q '^#   set tunnel = "mailtoken tunnel work imap"$' "$office365"; the
     test_fail "office365.neomuttrc no longer shows the tunnel alternative"
 fi
 rc=$(mutt_variant tunnel "$office365" "$long_conf" rs "$starttls" "${oauthbearer[@]}" \
-    "set tunnel = \"$MAILTOKEN --config $long_conf tunnel rs imap imaps://$STACK_MAIL_HOST:$STACK_IMAPS_PORT\"" \
+    "$(mutt_tunnel_line "$long_conf" rs)" \
     "set folder = \"imap://$STACK_MAIL_HOST/\"" 'set spoolfile = "+INBOX"')
 mutt_read "RS256 token through mailtoken tunnel" "$rc" "$short_word" "Body of $short_word\."
+mutt_stop_tunnels
 
 test_done
