@@ -42,8 +42,10 @@ test_equal "both plugin commands were rewritten" "$(grep -c "plugin \"$MAILTOKEN
 test_equal "both entries deliver into a file" "$(grep -c "mda \"/bin/sh -c 'cat >> $dir/fetched-" "$dir/rc")" 2
 
 # --all: the second entry fetches the message that the first marked as seen.
+# --pidfile: as root, fetchmail locks /var/run/fetchmail.pid otherwise and
+# refuses to run while another test's fetchmail holds it.
 status=0
-FETCHMAILHOME=$dir fetchmail -f "$dir/rc" --nosyslog -N --all >"$dir/out" 2>&1 || status=$?
+FETCHMAILHOME=$dir fetchmail -f "$dir/rc" --pidfile "$dir/fetchmail.pid" --nosyslog -N --all >"$dir/out" 2>&1 || status=$?
 if [ "$status" -ne 0 ]; then
     test_fail "fetchmail exited with $status: $(tail -n 5 "$dir/out")"
 fi
