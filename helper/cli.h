@@ -32,6 +32,7 @@ void cli_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 typedef int command_fn(struct cli *cli, int argc, char **argv);
 
+command_fn cmd_authorize;
 command_fn cmd_token;
 command_fn cmd_import;
 command_fn cmd_status;

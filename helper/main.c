@@ -27,6 +27,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {.name = "authorize", .run = cmd_authorize,
+     .summary = "sign in once in a browser or on another device; store the tokens"},
     {.name = "token", .run = cmd_token,
      .summary = "print a valid access token (refreshing it when needed)"},
     {.name = "status", .run = cmd_status,

@@ -47,6 +47,8 @@ struct parse {
     char **sections;              /* section names in order, with their lines */
     unsigned *section_line;
     size_t nsections, section_cap;
+    size_t *section_index;        /* hash table of section numbers + 1; 0 is empty */
+    size_t index_size;            /* a power of two, at least twice nsections */
     struct mt_err err;            /* the first error a handler found */
     unsigned err_line;
 };
@@ -420,6 +422,51 @@ key_client_secret_expires(struct build *b, struct account *a, const struct entry
     return 0;
 }
 
+static int
+key_client_certificate(struct build *b, struct account *a, const struct entry *e,
+                       struct mt_err *err)
+{
+    (void)b;
+    if (require_absolute(e, err) != 0)
+        return -1;
+    return set_string(&a->client_certificate, e, err);
+}
+
+static int
+key_client_key(struct build *b, struct account *a, const struct entry *e, struct mt_err *err)
+{
+    (void)b;
+    if (require_absolute(e, err) != 0)
+        return -1;
+    return set_string(&a->client_key, e, err);
+}
+
+static int
+key_client_assertion_alg(struct build *b, struct account *a, const struct entry *e,
+                         struct mt_err *err)
+{
+    (void)b;
+    if (strcmp(e->value, "RS256") == 0)
+        a->client_assertion_alg = ASSERTION_ALG_RS256;
+    else if (strcmp(e->value, "PS256") == 0)
+        a->client_assertion_alg = ASSERTION_ALG_PS256;
+    else
+        return err_set(err, EX_CONFIG,
+                       "invalid client_assertion_alg \"%s\": expected RS256 or PS256", e->value);
+    return 0;
+}
+
+static int
+key_cloud(struct build *b, struct account *a, const struct entry *e, struct mt_err *err)
+{
+    (void)b;
+    if (cloud_parse(e->value, &a->cloud) != 0)
+        return err_set(err, EX_CONFIG,
+                       "invalid cloud \"%s\": expected global, usgov (GCC High), usgov-dod or "
+                       "china (21Vianet)", e->value);
+    return 0;
+}
+
 static void
 free_list(char **list, size_t n)
 {
@@ -574,12 +621,16 @@ static const struct key_def keys[] = {
     {"allow", KEY_ACCOUNT, key_allow},
     {"authorization_endpoint", KEY_ACCOUNT, key_authorization_endpoint},
     {"ca_file", KEY_ACCOUNT, key_ca_file},
+    {"client_assertion_alg", KEY_ACCOUNT, key_client_assertion_alg},
     {"client_auth", KEY_ACCOUNT, key_client_auth},
+    {"client_certificate", KEY_ACCOUNT, key_client_certificate},
     {"client_id", KEY_ACCOUNT, key_client_id},
+    {"client_key", KEY_ACCOUNT, key_client_key},
     {"client_secret", KEY_ACCOUNT, key_client_secret},
     {"client_secret_command", KEY_ACCOUNT, key_client_secret_command},
     {"client_secret_expires", KEY_ACCOUNT, key_client_secret_expires},
     {"client_secret_file", KEY_ACCOUNT, key_client_secret_file},
+    {"cloud", KEY_ACCOUNT, key_cloud},
     {"device_authorization_endpoint", KEY_ACCOUNT, key_device_authorization_endpoint},
     {"grant", KEY_ACCOUNT, key_grant},
     {"helper", KEY_GLOBAL, key_helper},
@@ -723,6 +774,62 @@ section_name_valid(const char *s)
     return 1;
 }
 
+static size_t
+hash_name(const char *name)
+{
+    size_t h = 14695981039346656037u;
+
+    for (const unsigned char *c = (const unsigned char *)name; *c != '\0'; c++)
+        h = (h ^ *c) * 1099511628211u;
+    return h;
+}
+
+/* Finds name in the section index; *slot_r is its slot, or the free slot to use. */
+static int
+find_section(const struct parse *p, const char *name, size_t *slot_r)
+{
+    size_t slot;
+
+    if (p->index_size == 0) {
+        *slot_r = 0;
+        return 0;
+    }
+    for (slot = hash_name(name) & (p->index_size - 1); p->section_index[slot] != 0;
+         slot = (slot + 1) & (p->index_size - 1))
+        if (strcmp(p->sections[p->section_index[slot] - 1], name) == 0) {
+            *slot_r = slot;
+            return 1;
+        }
+    *slot_r = slot;
+    return 0;
+}
+
+/* Adds section number i to the index, growing it to stay at most half full. */
+static int
+index_section(struct parse *p, size_t i)
+{
+    size_t slot;
+
+    if (2 * p->nsections > p->index_size) {
+        size_t size = p->index_size ? p->index_size * 2 : 64;
+        size_t *table = calloc(size, sizeof(*table));
+
+        if (table == NULL)
+            return -1;
+        free(p->section_index);
+        p->section_index = table;
+        p->index_size = size;
+        for (size_t k = 0; k < p->nsections; k++) {
+            find_section(p, p->sections[k], &slot);
+            p->section_index[slot] = k + 1;
+        }
+        return 0;
+    }
+    find_section(p, p->sections[i], &slot);
+    p->section_index[slot] = i + 1;
+    return 0;
+}
+
 /*
  * Records a section header as the reader passes it, the way libinih reads
  * it: '[' after optional white space, the name up to ']'. Doing it here
@@ -734,7 +841,7 @@ note_section_line(struct parse *p, const char *line)
 {
     const char *start = line, *end;
     char name[256];
-    size_t n;
+    size_t n, slot;
 
     while (*start == ' ' || *start == '\t')
         start++;
@@ -749,12 +856,13 @@ note_section_line(struct parse *p, const char *line)
     memcpy(name, start + 1, n);
     name[n] = '\0';
 
-    for (size_t i = 0; i < p->nsections; i++)
-        if (strcmp(p->sections[i], name) == 0) {
-            parse_fail(p, EX_CONFIG, "section [%s] appears twice (first on line %u): merge them",
-                       name, p->section_line[i]);
-            return;
-        }
+    if (find_section(p, name, &slot)) {
+        size_t first = p->section_index[slot] - 1;
+
+        parse_fail(p, EX_CONFIG, "section [%s] appears twice (first on line %u): merge them",
+                   name, p->section_line[first]);
+        return;
+    }
     if (!section_name_valid(name)) {
         parse_fail(p, EX_CONFIG,
                    "invalid section name [%s]: use 1 to %d letters, digits and . _ @ + -", name,
@@ -786,6 +894,8 @@ note_section_line(struct parse *p, const char *line)
     }
     p->section_line[p->nsections] = p->line;
     p->nsections++;
+    if (index_section(p, p->nsections - 1) != 0)
+        parse_fail(p, EX_OSERR, "out of memory");
 }
 
 /* Strips one pair of double quotes around a whole value. */
@@ -876,6 +986,7 @@ parse_free(struct parse *p)
         free(p->sections[i]);
     free(p->sections);
     free(p->section_line);
+    free(p->section_index);
 }
 
 /* ---- building accounts ---- */
@@ -889,6 +1000,8 @@ account_free(struct account *a)
     mt_strfree(a->client_secret);
     free(a->client_secret_file);
     free(a->client_secret_command);
+    free(a->client_certificate);
+    free(a->client_key);
     free(a->user);
     free(a->mailbox);
     free(a->scope);
@@ -943,6 +1056,8 @@ account_copy(struct account *dst, const struct account *src)
     r |= copy_string(&dst->client_secret, src->client_secret);
     r |= copy_string(&dst->client_secret_file, src->client_secret_file);
     r |= copy_string(&dst->client_secret_command, src->client_secret_command);
+    r |= copy_string(&dst->client_certificate, src->client_certificate);
+    r |= copy_string(&dst->client_key, src->client_key);
     r |= copy_string(&dst->user, src->user);
     r |= copy_string(&dst->mailbox, src->mailbox);
     r |= copy_string(&dst->scope, src->scope);
@@ -1008,10 +1123,21 @@ account_finish(struct build *b, struct account *a, struct mt_err *err)
         return err_set(err, EX_CONFIG,
                        "set only one of client_secret, client_secret_file and "
                        "client_secret_command");
-    if (a->grant == GRANT_CLIENT_CREDENTIALS && sources == 0)
+    if (sources > 0 && a->client_certificate != NULL)
         return err_set(err, EX_CONFIG,
-                       "grant client_credentials needs a client secret: set "
-                       "client_secret_file or client_secret_command");
+                       "set either a client secret or client_certificate, not both: once the "
+                       "certificate works, remove the secret from the account");
+    if (a->client_key != NULL && a->client_certificate == NULL)
+        return err_set(err, EX_CONFIG,
+                       "client_key needs client_certificate, the certificate uploaded to the app "
+                       "registration");
+    if (a->grant == GRANT_CLIENT_CREDENTIALS && sources == 0 && a->client_certificate == NULL)
+        return err_set(err, EX_CONFIG,
+                       "grant client_credentials needs a client secret or a certificate: set "
+                       "client_secret_file, client_secret_command or client_certificate");
+    if (a->client_assertion_alg == ASSERTION_ALG_DEFAULT)
+        a->client_assertion_alg = a->provider == PROVIDER_MICROSOFT ? ASSERTION_ALG_PS256
+                                                                    : ASSERTION_ALG_RS256;
     if (provider_apply(a, b->scope_set ? b->scope_spec : NULL, err) != 0)
         return -1;
     if (a->timeout < 1)
@@ -1044,6 +1170,7 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
     struct account template;
     const struct entry *e = NULL;
     char *defaults_scope = NULL;
+    size_t cursor;
     int defaults_scope_set, rc = -1;
 
     account_defaults(&template);
@@ -1060,11 +1187,17 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
     defaults_scope_set = b.scope_set;
 
     b.scope_spec = NULL;
+    /* Each section's entries are contiguous and in section order (a repeated
+     * section is an error), so one cursor walks them all. */
+    cursor = 0;
     for (size_t s = 0; s < p->nsections; s++) {
         struct account *a;
 
-        if (strcmp(p->sections[s], DEFAULTS_SECTION) == 0)
+        if (strcmp(p->sections[s], DEFAULTS_SECTION) == 0) {
+            while (cursor < p->nentries && strcmp(p->entries[cursor].section, p->sections[s]) == 0)
+                cursor++;
             continue;
+        }
         a = &cfg->accounts[cfg->naccounts];
         if (account_copy(a, &template) != 0) {
             account_free(a);
@@ -1081,10 +1214,8 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
         free(b.scope_spec);
         b.scope_spec = defaults_scope != NULL ? strdup(defaults_scope) : NULL;
         b.scope_set = defaults_scope_set;
-        for (size_t i = 0; i < p->nentries; i++) {
-            e = &p->entries[i];
-            if (strcmp(e->section, a->name) != 0)
-                continue;
+        for (; cursor < p->nentries && strcmp(p->entries[cursor].section, a->name) == 0; cursor++) {
+            e = &p->entries[cursor];
             if (apply_entry(&b, a, e, 0, err) != 0)
                 goto entry_failed;
         }

@@ -48,6 +48,15 @@ int oauth_reply_error(const struct account *a, const char *what, long status,
                       struct mt_err *err);
 
 /*
+ * Builds the error for an OAuth2 error code that came outside a token
+ * reply, e.g. error= in the redirect after an authorization request:
+ * the same translation as oauth_reply_error (AADSTS hints included),
+ * without an HTTP status. description may be NULL. Always returns -1.
+ */
+int oauth_error_code(const struct account *a, const char *what, const char *error,
+                     const char *description, struct mt_err *err);
+
+/*
  * Posts form f to url with the account's client authentication added
  * (HTTP Basic or body, or client_id alone for a public client) and
  * parses the token reply. secret may be NULL. Writes the -v trace.

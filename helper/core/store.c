@@ -179,12 +179,26 @@ get_string(struct json_object *o, const char *key, char **out)
     return tokens_set(out, json_object_get_string(v));
 }
 
+/* Reads an optional integer member within [min, max]; absent reads as 0. */
+static int
+get_number(struct json_object *o, const char *key, int64_t min, int64_t max, int64_t *out)
+{
+    int r = json_get_int_lenient(o, key, out);
+
+    if (r == 0)
+        *out = 0;
+    if (r < 0 || *out < min || *out > max)
+        return -1;
+    return 0;
+}
+
 /* Fills t from the parsed file. Returns 0, or -1 naming the bad member. */
 static int
 decode_tokens(struct json_object *o, struct tokens *t, const char **bad_r)
 {
     int64_t version, n;
     time_t error_at;
+
 
     if (!json_object_is_type(o, json_type_object)) {
         *bad_r = "the file is not a JSON object";
@@ -212,21 +226,21 @@ decode_tokens(struct json_object *o, struct tokens *t, const char **bad_r)
         return -1;
     }
     t->last_error_at = error_at;
-    if (json_get_int_lenient(o, "expires_in", &n) < 0 || n < LONG_MIN || n > LONG_MAX) {
+    if (get_number(o, "expires_in", LONG_MIN, LONG_MAX, &n) != 0) {
         *bad_r = "\"expires_in\" is not a number";
         return -1;
     }
-    t->expires_in = json_get_int_lenient(o, "expires_in", &n) == 1 ? (long)n : 0;
-    if (json_get_int_lenient(o, "access_rejected", &n) < 0) {
-        *bad_r = "\"access_rejected\" is not a number";
+    t->expires_in = (long)n;
+    if (get_number(o, "access_rejected", 0, 1, &n) != 0) {
+        *bad_r = "\"access_rejected\" is not 0 or 1";
         return -1;
     }
-    t->access_rejected = json_get_int_lenient(o, "access_rejected", &n) == 1 && n != 0;
-    if (json_get_int_lenient(o, "last_error_code", &n) < 0 || n < 0 || n > 255) {
+    t->access_rejected = (int)n;
+    if (get_number(o, "last_error_code", 0, 255, &n) != 0) {
         *bad_r = "\"last_error_code\" is not an exit code";
         return -1;
     }
-    t->last_error_code = json_get_int_lenient(o, "last_error_code", &n) == 1 ? (int)n : 0;
+    t->last_error_code = (int)n;
     return 0;
 }
 

@@ -205,7 +205,7 @@ tunnel_run(const struct config *cfg, const struct account *a, const struct tunne
     if (o->server != NULL) {
         if (mail_target_parse(o->server, 1, MAIL_IMAP, &t, err) != 0)
             return -1;
-    } else if (mail_target_default(a->provider, MAIL_IMAP, &t, err) != 0) {
+    } else if (mail_target_for_account(a, MAIL_IMAP, &t, err) != 0) {
         err_prefix(err, "%s", a->name);
         return -1;
     }

@@ -274,6 +274,36 @@ corrupt_file_is_reported_not_replaced(void **state)
     close(fd);
 }
 
+static void
+store_decode_optional_members(void **state)
+{
+    static const char minimal[] = "{\"version\": 1, \"refresh_token\": \"rt\", \"expires_in\": 3599}";
+    static const char *const bad[] = {
+        "{\"version\": 2}",
+        "{\"version\": 1, \"last_error_code\": 300}",
+        "{\"version\": 1, \"access_rejected\": 2}",
+        "{\"version\": 1, \"expires_in\": \"soon\"}",
+        "{\"version\": 1, \"refresh_token\": 5}",
+        "[1]",
+    };
+    struct tokens t;
+    const char *problem = NULL;
+
+    (void)state;
+    assert_int_equal(store_decode(minimal, strlen(minimal), &t, &problem), 0);
+    assert_string_equal(t.refresh_token, "rt");
+    assert_int_equal(t.expires_in, 3599);
+    assert_int_equal(t.last_error_code, 0);
+    assert_int_equal(t.access_rejected, 0);
+    tokens_free(&t);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        problem = NULL;
+        assert_int_equal(store_decode(bad[i], strlen(bad[i]), &t, &problem), -1);
+        assert_non_null(problem);
+        assert_null(t.refresh_token);
+    }
+}
+
 /* ---- expiry ---- */
 
 static void
@@ -587,6 +617,7 @@ main(void)
         cmocka_unit_test_setup_teardown(store_refuses_open_permissions, setup, teardown),
         cmocka_unit_test_setup_teardown(store_refuses_symlink_and_fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(corrupt_file_is_reported_not_replaced, setup, teardown),
+        cmocka_unit_test(store_decode_optional_members),
         cmocka_unit_test(expiry_with_margin_and_clock_skew),
         cmocka_unit_test_setup_teardown(reply_parsing_quirks, setup, teardown),
         cmocka_unit_test_setup_teardown(aadsts_error_table, setup, teardown),
