@@ -1,5 +1,5 @@
-# Installs what is not a build target (the example configuration and the
-# bash completion) and adds the uninstall target. The command, the
+# Installs what is not a build target (the example configuration, the
+# bash completion and the systemd units) and adds the uninstall target. The command, the
 # network module and the plugin are installed by helper/ and plugin/, the
 # manual pages by man/.
 #
@@ -19,13 +19,14 @@ endif()
 set(MAILTOKEN_BASH_COMPLETION_DIR "${mailtoken_completion_default}" CACHE PATH
     "Folder for the bash completion of mailtoken")
 
-# Installs a copy of a source file in which the system configuration's
-# default path is replaced by this build's, as the program reads it.
+# Installs a copy of a source file in which the default paths of the
+# program and of the system configuration are replaced by this build's.
 function(mailtoken_install_with_paths source destination name)
   set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${source})
   file(READ ${source} text)
   string(REPLACE "/etc/mailtoken/mailtoken.conf" "${MAILTOKEN_SYSCONFDIR}/mailtoken.conf"
          text "${text}")
+  string(REPLACE "/usr/local/bin/mailtoken" "${MAILTOKEN_HELPER_PATH}" text "${text}")
   set(output ${PROJECT_BINARY_DIR}/install/${name})
   # Written only when it changes, so that an unchanged copy keeps its time.
   set(old "")
@@ -40,6 +41,31 @@ endfunction()
 
 mailtoken_install_with_paths(${PROJECT_SOURCE_DIR}/contrib/completion/mailtoken.bash
                              ${MAILTOKEN_BASH_COMPLETION_DIR} mailtoken)
+
+# systemd's folders: from its pkg-config file when systemd is installed
+# (on Debian 12 /lib/systemd/system and /usr/lib/sysusers.d), otherwise
+# under our prefix, which systemd also searches for units.
+pkg_get_variable(MAILTOKEN_PC_UNITDIR systemd systemdsystemunitdir)
+pkg_get_variable(MAILTOKEN_PC_SYSUSERSDIR systemd sysusersdir)
+if(NOT MAILTOKEN_PC_UNITDIR)
+  set(MAILTOKEN_PC_UNITDIR "${CMAKE_INSTALL_PREFIX}/lib/systemd/system")
+endif()
+if(NOT MAILTOKEN_PC_SYSUSERSDIR)
+  set(MAILTOKEN_PC_SYSUSERSDIR "${CMAKE_INSTALL_PREFIX}/lib/sysusers.d")
+endif()
+set(MAILTOKEN_SYSTEMD_UNITDIR "${MAILTOKEN_PC_UNITDIR}" CACHE PATH
+    "Folder for mailtoken.service and mailtoken.socket")
+set(MAILTOKEN_SYSUSERSDIR "${MAILTOKEN_PC_SYSUSERSDIR}" CACHE PATH
+    "Folder for the sysusers.d file that creates the user mailtoken")
+
+# The units name the installed program and configuration. Installing them
+# enables nothing: the administrator runs systemctl enable.
+mailtoken_install_with_paths(${PROJECT_SOURCE_DIR}/contrib/systemd/mailtoken.service
+                             ${MAILTOKEN_SYSTEMD_UNITDIR} mailtoken.service)
+mailtoken_install_with_paths(${PROJECT_SOURCE_DIR}/contrib/systemd/mailtoken.socket
+                             ${MAILTOKEN_SYSTEMD_UNITDIR} mailtoken.socket)
+mailtoken_install_with_paths(${PROJECT_SOURCE_DIR}/contrib/systemd/mailtoken.sysusers
+                             ${MAILTOKEN_SYSUSERSDIR} mailtoken.conf)
 
 # The example goes beside the configuration file, under another name, so an
 # install never overwrites a configuration in use.

@@ -28,7 +28,7 @@ _mailtoken()
     local cur prev words cword
     _init_completion || return
 
-    local commands="authorize token status check tunnel import forget"
+    local commands="authorize token status check tunnel import forget serve"
     local config="" command="" i
     local -a args=()
 

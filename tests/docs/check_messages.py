@@ -6,16 +6,20 @@ comments) that contains at least two English words, with adjacent literals
 joined the way the compiler joins them. That covers err_set, err_set_kind,
 cli_note, fprintf(stderr, ...), the plugin's log and error calls, and texts
 that are kept in tables or variables and printed later. The exceptions are
-listed in NOT_MESSAGE_CALLS and NOT_MESSAGE_NAMES below, each with its
-reason.
+listed in NOT_MESSAGE_CALLS, NOT_MESSAGE_NAMES and NOT_MESSAGE_PREFIXES
+below, each with its reason.
 
 The key of a message is its longest piece of fixed text. A leading
 "mailtoken: ", which every line has, is dropped first. The format string
 is cut at every printf conversion (%s, %ld, ...) and at every macro between
 literals, and spaces and punctuation are trimmed from the ends of each
 piece. The longest piece must appear verbatim in docs/troubleshooting.md.
-Whitespace there is normalised and "\\|" (a pipe inside a Markdown table)
-reads as "|", so an entry may wrap and sit in a table cell.
+When it has fewer than four words, every piece with a letter must appear,
+in order, with at most 100 characters between two of them and no backtick
+or "|" in between, so that a short key such as "is longer than" cannot be
+satisfied by another message's entry. Whitespace in the document is
+normalised and "\\|" (a pipe inside a Markdown table) reads as "|", so an
+entry may wrap and sit in a table cell.
 
 To fix a failure, add the message to docs/troubleshooting.md: quote it as
 mailtoken prints it, with a word in capitals such as ACCOUNT or FILE for
@@ -62,6 +66,12 @@ NOT_MESSAGE_NAMES = {
     "tls_prefix": "text searched for in libcurl's debug output",
     "PEM_BEGIN": "PEM marker that the certificate is searched for by",
     "PEM_END": "PEM marker that the certificate is searched for by",
+    "logout": "IMAP command that tunnel sends for a mail program that closed",
+}
+
+# Texts that start like these are not messages.
+NOT_MESSAGE_PREFIXES = {
+    "READY=1": "state sent to systemd with sd_notify",
 }
 
 # fprintf streams whose text is a message. Text for other streams (the
@@ -69,6 +79,10 @@ NOT_MESSAGE_NAMES = {
 MESSAGE_STREAMS = {"stderr"}
 
 MIN_WORDS = 2
+# Keys shorter than this are matched together with the message's other pieces.
+LONG_KEY_WORDS = 4
+# What may stand between two pieces: a placeholder such as PATH or "VALUE".
+GAP = r"[^`|]{0,100}?"
 # Every line that mailtoken prints starts with this, and the document
 # leaves it out.
 LINE_PREFIX = "mailtoken: "
@@ -125,10 +139,20 @@ def strip_comments(source):
 
 
 def unescape(text):
-    """Decode the C escapes that messages use."""
+    """Decode the C escapes that messages use; drop terminal control sequences."""
     table = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\", "?": "?"}
-    return re.sub(r"\\(x[0-9a-fA-F]+|[0-7]{1,3}|.)",
-                  lambda m: table.get(m.group(1), " "), text)
+
+    def one(m):
+        e = m.group(1)
+        if e[0] == "x":
+            return chr(int(e[1:], 16))
+        if e[0] in "01234567":
+            return chr(int(e, 8))
+        return table.get(e, " ")
+
+    text = re.sub(r"\\(x[0-9a-fA-F]+|[0-7]{1,3}|.)", one, text)
+    # "\033[K" (erase the line) and the like are not part of the message.
+    return re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
 
 
 def joined_text(run):
@@ -206,13 +230,31 @@ def words_of(text):
     return [t for t in plain.split() if re.search(r"[A-Za-z]{2}", t)]
 
 
-def key_of(text):
-    """The longest piece of fixed text, trimmed, without the prefix of every line."""
+def pieces_of(text):
+    """The pieces of fixed text between conversions, trimmed, without the line prefix."""
+    text = text.lstrip("\r\n")
     if text.startswith(LINE_PREFIX):
         text = text[len(LINE_PREFIX):]
     marked = CONVERSION.sub(lambda m: "%" if m.group(0) == "%%" else MACRO_MARK, text)
-    pieces = [p.strip(PIECE_STRIP) for p in marked.split(MACRO_MARK)]
-    return max(pieces, key=len)
+    return [p.strip(PIECE_STRIP) for p in marked.split(MACRO_MARK)]
+
+
+def key_of(text):
+    """The longest piece of fixed text."""
+    return max(pieces_of(text), key=len)
+
+
+def pattern_of(text):
+    """A regular expression for the whole message, or None when its key suffices.
+
+    A key of few words ("is longer than") also occurs in other entries, so a
+    message whose key is that short must appear with all its pieces, in
+    order, each gap short and inside one code span.
+    """
+    if len(words_of(key_of(text))) >= LONG_KEY_WORDS:
+        return None
+    pieces = [normalise_doc(p) for p in pieces_of(text) if re.search(r"[A-Za-z]", p)]
+    return re.compile(GAP.join(re.escape(p) for p in pieces))
 
 
 def messages_in(path, source):
@@ -235,6 +277,8 @@ def messages_in(path, source):
         if callee in ("fprintf", "vfprintf") and first not in MESSAGE_STREAMS:
             continue
         if assigned in NOT_MESSAGE_NAMES:
+            continue
+        if text.startswith(tuple(NOT_MESSAGE_PREFIXES)):
             continue
         key = key_of(text)
         if len(words_of(key)) < MIN_WORDS:
@@ -267,8 +311,15 @@ def check(root, doc_path):
             source = f.read()
         for line, text, key in messages_in(path, source):
             total += 1
-            if normalise_doc(key) not in doc:
-                missing.append((os.path.relpath(path, root), line, text, key))
+            pattern = pattern_of(text)
+            if pattern is None:
+                found = normalise_doc(key) in doc
+                shown_key = key
+            else:
+                found = pattern.search(doc) is not None
+                shown_key = pattern.pattern.replace(GAP, " ... ").replace("\\", "")
+            if not found:
+                missing.append((os.path.relpath(path, root), line, text, shown_key))
     return total, missing
 
 
@@ -279,8 +330,9 @@ def report(total, missing, doc_path):
     print(f"{len(missing)} of {total} messages have no entry in {doc_path}.")
     print("Add each one there: the message as mailtoken prints it (a word such as ACCOUNT or")
     print("FILE for each variable part), its cause and its fix. The check looks for the text")
-    print("after 'key:' verbatim. A text that is not a message goes into NOT_MESSAGE_CALLS or")
-    print(f"NOT_MESSAGE_NAMES in {os.path.basename(__file__)}, with the reason.")
+    print("after 'key:' verbatim. A text that is not a message goes into NOT_MESSAGE_CALLS,")
+    print(f"NOT_MESSAGE_NAMES or NOT_MESSAGE_PREFIXES in {os.path.basename(__file__)}, with")
+    print("the reason.")
     for path, line, text, key in missing:
         shown = text.replace(MACRO_MARK, "MACRO").replace("\n", "\\n")
         print(f"{path}:{line}: {shown}\n    key: {key}")
@@ -317,6 +369,15 @@ def self_test():
         total, missing = check(root, doc)
         if len(missing) != 1 or missing[0][3] != "a brand new message":
             print(f"self-test: the new message was not reported: {missing}")
+            failures += 1
+        # A short key that another entry contains is not enough.
+        with open(doc, "a") as f:
+            f.write("`a brand new message`\n`ACCOUNT: the refresh token is longer than N bytes`\n")
+        with open(c_file, "a") as f:
+            f.write('void h(void) { cli_note("socket path %s is longer than %zu bytes", p, n); }\n')
+        total, missing = check(root, doc)
+        if len(missing) != 1 or not missing[0][2].startswith("socket path"):
+            print(f"self-test: the message with a short key was not reported: {missing}")
             failures += 1
     expected_keys = {
         "%s: %s failed: HTTP %ld redirect, which mailtoken does not follow: check":

@@ -62,6 +62,7 @@ expect()
 
 export MAILTOKEN_CONFIG=$work/config
 expect "authorize" mailtoken au
+expect "serve" mailtoken se
 expect "token tunnel" mailtoken t
 expect "--config" mailtoken --con
 expect "FILES" mailtoken --config ""

@@ -3,9 +3,9 @@
 #
 # 1. Prefix /usr (as a Debian package builds it), installed into a DESTDIR.
 #    Checked: the exact list of files with their modes, the build's paths
-#    in the installed man pages and completion, a second install that
-#    leaves a real configuration alone, and an uninstall that removes
-#    everything the install wrote and nothing else.
+#    in the installed man pages, completion and systemd unit, a second
+#    install that leaves a real configuration alone, and an uninstall that
+#    removes everything the install wrote and nothing else.
 # 2. Prefix in a scratch folder, installed without DESTDIR: nothing lands
 #    outside the prefix, the installed plugin loads in libsasl2 and names
 #    the installed helper, and the installed mailtoken refreshes a token
@@ -62,6 +62,13 @@ if pkg-config --exists bash-completion; then
 else
     completions=/usr/share/bash-completion/completions
 fi
+if pkg-config --exists systemd; then
+    unitdir=$(pkg-config --variable=systemdsystemunitdir systemd)
+    sysusersdir=$(pkg-config --variable=sysusersdir systemd)
+else
+    unitdir=/usr/lib/systemd/system
+    sysusersdir=/usr/lib/sysusers.d
+fi
 expected=$(sort -k2 <<EOF
 755 usr/bin/mailtoken
 644 usr/lib/$triplet/mailtoken/mailtoken-net.so
@@ -71,6 +78,9 @@ expected=$(sort -k2 <<EOF
 644 usr/share/man/man7/mailtoken-sasl.7
 644 ${completions#/}/mailtoken
 644 etc/mailtoken/mailtoken.conf.example
+644 ${unitdir#/}/mailtoken.service
+644 ${unitdir#/}/mailtoken.socket
+644 ${sysusersdir#/}/mailtoken.conf
 EOF
 )
 expect_eq "DESTDIR install: files and modes" "$(files_in "$root")" "$expected"
@@ -87,6 +97,10 @@ expect_contains "mailtoken-sasl.7 names the installed helper" \
     "$(cat "$root/usr/share/man/man7/mailtoken-sasl.7" 2>/dev/null || true)" "/usr/bin/mailtoken"
 expect_contains "the completion reads the system configuration" \
     "$(cat "$root/${completions#/}/mailtoken" 2>/dev/null || true)" "/etc/mailtoken/mailtoken.conf"
+
+expect_contains "mailtoken.service runs the installed program" \
+    "$(cat "$root/${unitdir#/}/mailtoken.service" 2>/dev/null || true)" \
+    "ExecStart=/usr/bin/mailtoken --config /etc/mailtoken/mailtoken.conf serve"
 
 # A second install must leave an administrator's configuration alone.
 printf '[work]\nclient_id = mine\n' > "$root/etc/mailtoken/mailtoken.conf"
@@ -111,7 +125,9 @@ prefix=$work/prefix
 build "$work/build-prefix" -DCMAKE_INSTALL_PREFIX="$prefix" \
     -DMAILTOKEN_SASL_PLUGINDIR="$prefix/lib/sasl2" \
     -DMAILTOKEN_SYSCONFDIR="$prefix/etc/mailtoken" \
-    -DMAILTOKEN_BASH_COMPLETION_DIR="$prefix/share/bash-completion/completions"
+    -DMAILTOKEN_BASH_COMPLETION_DIR="$prefix/share/bash-completion/completions" \
+    -DMAILTOKEN_SYSTEMD_UNITDIR="$prefix/lib/systemd/system" \
+    -DMAILTOKEN_SYSUSERSDIR="$prefix/lib/sysusers.d"
 cmake --install "$work/build-prefix" > "$work/install-prefix.log" 2>&1 ||
     { cat "$work/install-prefix.log" >&2; fail "install into the prefix"; }
 outside=$(grep -v "^$prefix/" "$work/build-prefix/install_manifest.txt" || true)
