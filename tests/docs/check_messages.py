@@ -174,6 +174,9 @@ def context_of(code, start):
     k = start - 1
     assigned = None
     seen_other = False
+
+    # Walk back to the bracket that encloses the literal, counting the
+    # commas of the argument list and noting an assignment on the way.
     while k >= 0:
         c = code[k]
         if c in ")]}":
@@ -195,6 +198,7 @@ def context_of(code, start):
         elif depth == 0 and not c.isspace() and c not in "?:":
             seen_other = True
         k -= 1
+
     if k >= 0 and code[k] == "{" and assigned is None:
         # An initializer list: the name is that of the variable it initialises,
         # found outward through nested lists ("name[] = {{...}, ...}").
@@ -216,6 +220,8 @@ def context_of(code, start):
                     depth -= 1
                 k -= 1
         return None, 0, None, None
+
+    # A call: its name is the identifier before the parenthesis.
     if k < 0 or code[k] != "(":
         return None, 0, None, assigned
     m = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", code[:k])

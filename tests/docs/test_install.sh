@@ -2,10 +2,10 @@
 # cmake --install and the uninstall target, in two builds of their own:
 #
 # 1. Prefix /usr (as a Debian package builds it), installed into a DESTDIR.
-#    Checked: the exact list of files with their modes, the build's paths
-#    in the installed man pages, completion and systemd unit, a second
-#    install that leaves a real configuration alone, and an uninstall that
-#    removes everything the install wrote and nothing else.
+#    Checked: the exact list of files with their modes, and the build's
+#    paths in the installed man pages, completion and systemd unit. A
+#    second install must leave a real configuration alone, and the
+#    uninstall must remove everything the install wrote and nothing else.
 # 2. Prefix in a scratch folder, installed without DESTDIR: nothing lands
 #    outside the prefix, the installed plugin loads in libsasl2 and names
 #    the installed helper, and the installed mailtoken refreshes a token
