@@ -495,7 +495,6 @@ parse_options(int argc, char **argv, struct options *o)
     /* 0 makes glibc's getopt start afresh, so options may also follow ACCOUNT. */
     optind = 0;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        char *end;
 
         switch (opt) {
         case 'd':
@@ -508,12 +507,12 @@ parse_options(int argc, char **argv, struct options *o)
             o->no_browser = 1;
             break;
         case 't':
-            errno = 0;
-            o->timeout = strtol(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || o->timeout < 1 ||
+            /* The same durations as the configuration: 300, 300s, 5m. */
+            if (config_parse_duration(optarg, &o->timeout) != 0 || o->timeout < 1 ||
                 o->timeout > MAX_TIMEOUT) {
-                fprintf(stderr, "mailtoken: --timeout takes whole seconds from 1 to %d, not "
-                        "\"%s\"\n", MAX_TIMEOUT, optarg);
+                fprintf(stderr, "mailtoken: --timeout takes a duration from 1 to %d seconds "
+                        "(seconds, or a number followed by s, m or h), not \"%s\"\n",
+                        MAX_TIMEOUT, optarg);
                 return -1;
             }
             o->timeout_given = 1;

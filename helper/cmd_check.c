@@ -44,6 +44,11 @@ parse_arguments(int argc, char **argv, struct check_options *o)
     if (i < argc && mail_protocol_parse(argv[i], &o->protocol) == 0) {
         o->protocol_given = 1;
         i++;
+    } else if (i < argc && strchr(argv[i], ':') == NULL) {
+        /* A server is HOST:PORT or a URL: a bare word is a mistyped protocol. */
+        fprintf(stderr, "mailtoken: check: unknown protocol \"%s\": expected imap, pop3 or "
+                "smtp (a server is given as HOST:PORT or as a URL)\n", argv[i]);
+        return -1;
     }
     if (i < argc)
         o->server = argv[i++];
@@ -64,8 +69,13 @@ cmd_check(struct cli *cli, int argc, char **argv)
     int opt, rc;
 
     while ((opt = getopt_long(argc, argv, "m:", options, NULL)) != -1) {
-        if (opt != 'm' || mail_mech_parse(optarg, &o.mech) != 0)
+        if (opt != 'm')
             return cli_usage(usage_text);
+        if (mail_mech_parse(optarg, &o.mech) != 0) {
+            fprintf(stderr, "mailtoken: check: unknown mechanism \"%s\": expected xoauth2 or "
+                    "oauthbearer\n", optarg);
+            return cli_usage(usage_text);
+        }
     }
     if (parse_arguments(argc - optind, argv + optind, &o) != 0)
         return cli_usage(usage_text);

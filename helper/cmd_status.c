@@ -1,8 +1,10 @@
 /* mailtoken status [ACCOUNT]: the state of each account, from the store, without network. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "core/status.h"
@@ -39,6 +41,33 @@ span(char *out, size_t size, time_t seconds)
         snprintf(out, size, "%ld d", (long)(seconds / 86400));
 }
 
+/* Drops a leading "ACCOUNT: " from a message, since status prints the name before it. */
+static const char *
+without_account(const char *message, const char *account)
+{
+    size_t n = strlen(account);
+
+    if (strncmp(message, account, n) == 0 && message[n] == ':' && message[n + 1] == ' ')
+        return message + n + 2;
+    return message;
+}
+
+/* Fills a row for an account whose store cannot be opened at all. */
+static void
+fill_unreadable_row(const struct account *a, const struct mt_err *err, struct row *row)
+{
+    memset(row, 0, sizeof(*row));
+    row->state = STATE_ERROR;
+    snprintf(row->cell[COL_ACCOUNT], sizeof(row->cell[0]), "%s", a->name);
+    snprintf(row->cell[COL_USER], sizeof(row->cell[0]), "%s",
+             a->user != NULL ? a->user : a->mailbox != NULL ? a->mailbox : "-");
+    snprintf(row->cell[COL_PROVIDER], sizeof(row->cell[0]), "%s", provider_name(a->provider));
+    snprintf(row->cell[COL_STATE], sizeof(row->cell[0]), "%s", status_state_name(STATE_ERROR));
+    for (int c = COL_ACCESS; c < COL_COUNT; c++)
+        snprintf(row->cell[c], sizeof(row->cell[0]), "-");
+    snprintf(row->error, sizeof(row->error), "%s", err->msg);
+}
+
 static void
 fill_row(const struct account *a, struct store *st, time_t now, struct row *row)
 {
@@ -68,6 +97,8 @@ fill_row(const struct account *a, struct store *st, time_t now, struct row *row)
 
     if (a->grant == GRANT_CLIENT_CREDENTIALS) {
         snprintf(row->cell[COL_REFRESH], sizeof(row->cell[0]), "none (app-only)");
+    } else if (s.state == STATE_NEEDS_REAUTH) {
+        snprintf(row->cell[COL_REFRESH], sizeof(row->cell[0]), "rejected by the server");
     } else if (s.refresh_used_at == 0) {
         snprintf(row->cell[COL_REFRESH], sizeof(row->cell[0]), "-");
     } else {
@@ -94,7 +125,7 @@ fill_row(const struct account *a, struct store *st, time_t now, struct row *row)
         snprintf(row->cell[COL_SECRET], sizeof(row->cell[0]), "-");
     }
     snprintf(row->warning, sizeof(row->warning), "%s", s.warning);
-    snprintf(row->error, sizeof(row->error), "%s", s.error);
+    snprintf(row->error, sizeof(row->error), "%s", without_account(s.error, a->name));
 }
 
 int
@@ -106,21 +137,26 @@ cmd_status(struct cli *cli, int argc, char **argv)
     struct mt_err err;
     size_t width[COL_COUNT], n = 0;
     time_t now = token_clock();
-    int rc = 0;
+    int rc = 0, store_failed = 0;
 
     if (argc > 2)
         return cli_usage(usage_text);
+    if (cli->cfg.naccounts == 0 && cli->cfg.path != NULL) {
+        cli_note("no accounts are configured in %s: add a section such as [work] with provider, "
+                 "client_id and user; see mailtoken.conf(5)", cli->cfg.path);
+        return EX_CONFIG;
+    }
     if (cli->cfg.naccounts == 0) {
-        cli_note("no accounts are configured (%s): add a section such as [work] with provider, "
-                 "client_id and user; see mailtoken.conf(5)",
-                 cli->cfg.path != NULL ? cli->cfg.path : "no configuration file found");
+        cli_note("no configuration file found: looked for $MAILTOKEN_CONFIG, "
+                 "~/.config/mailtoken/config and %s; create one with an account section such "
+                 "as [work]; see mailtoken.conf(5)", config_system_path());
         return EX_CONFIG;
     }
     err_clear(&err);
     if (store_open(&st, cli->cfg.store, 0, &err) == 0)
         stp = &st;
-    else if (err.code == EX_NOPERM)
-        cli_error(&err);
+    else if (access(cli->cfg.store, F_OK) == 0 || errno != ENOENT)
+        store_failed = 1;   /* the folder exists but cannot be used: every row says why */
 
     rows = calloc(cli->cfg.naccounts, sizeof(*rows));
     if (rows == NULL) {
@@ -134,10 +170,17 @@ cmd_status(struct cli *cli, int argc, char **argv)
         rc = cli_find_account(cli, argv[1], &a);
         if (rc != 0)
             goto done;
-        fill_row(a, stp, now, &rows[n++]);
+        if (store_failed)
+            fill_unreadable_row(a, &err, &rows[n++]);
+        else
+            fill_row(a, stp, now, &rows[n++]);
     } else {
-        for (size_t i = 0; i < cli->cfg.naccounts; i++)
-            fill_row(&cli->cfg.accounts[i], stp, now, &rows[n++]);
+        for (size_t i = 0; i < cli->cfg.naccounts; i++) {
+            if (store_failed)
+                fill_unreadable_row(&cli->cfg.accounts[i], &err, &rows[n++]);
+            else
+                fill_row(&cli->cfg.accounts[i], stp, now, &rows[n++]);
+        }
     }
 
     for (int c = 0; c < COL_COUNT; c++) {

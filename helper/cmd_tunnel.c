@@ -50,8 +50,13 @@ cmd_tunnel(struct cli *cli, int argc, char **argv)
     int opt, rc, nargs;
 
     while ((opt = getopt_long(argc, argv, "m:", options, NULL)) != -1) {
-        if (opt != 'm' || mail_mech_parse(optarg, &o.mech) != 0)
+        if (opt != 'm')
             return cli_usage(usage_text);
+        if (mail_mech_parse(optarg, &o.mech) != 0) {
+            fprintf(stderr, "mailtoken: tunnel: unknown mechanism \"%s\": expected xoauth2 or "
+                    "oauthbearer\n", optarg);
+            return cli_usage(usage_text);
+        }
     }
     nargs = argc - optind;
     if (nargs < 2 || nargs > 3)

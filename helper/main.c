@@ -48,6 +48,9 @@ static const struct command commands[] = {
      .summary = "run the token daemon for the SASL plugin (Unix sockets)"},
 };
 
+/* The rest of `mailtoken COMMAND --help`; mailtoken(1) has each command's options. */
+static const char command_help[] = "See mailtoken(1) for its arguments and options.";
+
 static void
 usage(FILE *out)
 {
@@ -163,12 +166,22 @@ main(int argc, char **argv)
         trace_set_sink(trace_to_stderr);
 
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        static char program[64];
+
         if (strcmp(argv[optind], commands[i].name) != 0)
             continue;
-        /* Each command parses its own options from argv[0] = its name. */
+        if (optind + 1 < argc && (strcmp(argv[optind + 1], "--help") == 0 ||
+                                  strcmp(argv[optind + 1], "-h") == 0)) {
+            printf("mailtoken %s: %s\n%s\n", commands[i].name, commands[i].summary, command_help);
+            return 0;
+        }
+        /* Each command parses its own options from argv[0], which getopt's
+         * messages show: "mailtoken token: unrecognized option". */
         optind++;
         argc -= optind - 1;
         argv += optind - 1;
+        snprintf(program, sizeof(program), "mailtoken %s", commands[i].name);
+        argv[0] = program;
         optind = 1;
         rc = commands[i].loads_config ? 0 : cli_load_config(&cli);
         if (rc == 0)

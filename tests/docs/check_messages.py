@@ -67,6 +67,7 @@ NOT_MESSAGE_NAMES = {
     "PEM_BEGIN": "PEM marker that the certificate is searched for by",
     "PEM_END": "PEM marker that the certificate is searched for by",
     "logout": "IMAP command that tunnel sends for a mail program that closed",
+    "command_help": "help text of mailtoken COMMAND --help",
 }
 
 # Texts that start like these are not messages.
