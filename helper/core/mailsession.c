@@ -259,11 +259,15 @@ ms_until(const struct timespec *deadline)
 static int
 take_line(struct mail_session *s)
 {
-    char *start = s->in.data + s->in_pos;
     size_t avail = s->in.len - s->in_pos;
-    char *nl = avail > 0 ? memchr(start, '\n', avail) : NULL;
+    char *start, *nl;
     size_t len;
 
+    /* in.data is NULL until the first byte arrives, and NULL + 0 is undefined. */
+    if (avail == 0)
+        return 0;
+    start = s->in.data + s->in_pos;
+    nl = memchr(start, '\n', avail);
     if (nl == NULL)
         return 0;
     len = (size_t)(nl - start);
