@@ -40,5 +40,6 @@ command_fn cmd_request;
 command_fn cmd_forget;
 command_fn cmd_check;
 command_fn cmd_tunnel;
+command_fn cmd_serve;
 
 #endif

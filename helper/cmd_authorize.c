@@ -318,8 +318,8 @@ check_client_credentials(struct cli *cli, const struct account *a)
     time_t expires;
 
     cli_note("%s: this account uses grant client_credentials, where the app signs in as "
-             "itself, so it needs no authorization; requesting a token to check the client "
-             "secret", a->name);
+             "itself, so it needs no authorization; requesting a token to check its client "
+             "%s", a->name, a->client_certificate != NULL ? "certificate" : "secret");
     err_clear(&err);
     if (token_get(&cli->cfg, a, 1, &token, &expires, &err) != 0)
         return fail(&err, a->name);

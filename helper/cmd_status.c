@@ -15,7 +15,7 @@ enum column { COL_ACCOUNT, COL_USER, COL_PROVIDER, COL_STATE, COL_ACCESS, COL_RE
               COL_SECRET, COL_COUNT };
 
 static const char *const headings[COL_COUNT] = {
-    "ACCOUNT", "USER", "PROVIDER", "STATE", "ACCESS TOKEN", "REFRESH TOKEN", "CLIENT SECRET",
+    "ACCOUNT", "USER", "PROVIDER", "STATE", "ACCESS TOKEN", "REFRESH TOKEN", "CLIENT CREDENTIAL",
 };
 
 struct row {
@@ -43,12 +43,18 @@ static void
 fill_row(const struct account *a, struct store *st, time_t now, struct row *row)
 {
     struct account_status s;
+    const char *address = "-";
     char left[32], used[32], lapse[32];
 
     status_get(a, st, now, &s);
     row->state = s.state;
     snprintf(row->cell[COL_ACCOUNT], sizeof(row->cell[0]), "%s", a->name);
-    snprintf(row->cell[COL_USER], sizeof(row->cell[0]), "%s", a->user != NULL ? a->user : "-");
+    /* An app-only account often names only the mailbox it acts on. */
+    if (a->user != NULL)
+        address = a->user;
+    else if (a->mailbox != NULL)
+        address = a->mailbox;
+    snprintf(row->cell[COL_USER], sizeof(row->cell[0]), "%s", address);
     snprintf(row->cell[COL_PROVIDER], sizeof(row->cell[0]), "%s", provider_name(a->provider));
     snprintf(row->cell[COL_STATE], sizeof(row->cell[0]), "%s", status_state_name(s.state));
 
@@ -73,14 +79,17 @@ fill_row(const struct account *a, struct store *st, time_t now, struct row *row)
             snprintf(row->cell[COL_REFRESH], sizeof(row->cell[0]), "used %s ago, lapsed", used);
     }
 
-    if (a->client_secret_expires != 0) {
+    if (s.credential_expires != 0) {
         struct tm tm;
         char date[16];
 
-        gmtime_r(&a->client_secret_expires, &tm);
+        gmtime_r(&s.credential_expires, &tm);
         strftime(date, sizeof(date), "%Y-%m-%d", &tm);
-        snprintf(row->cell[COL_SECRET], sizeof(row->cell[0]), "%s %s",
-                 a->client_secret_expires > now ? "expires" : "expired", date);
+        snprintf(row->cell[COL_SECRET], sizeof(row->cell[0]), "%s%s %s",
+                 s.credential_is_certificate ? "certificate " : "",
+                 s.credential_expires > now ? "expires" : "expired", date);
+    } else if (s.credential_is_certificate) {
+        snprintf(row->cell[COL_SECRET], sizeof(row->cell[0]), "certificate unreadable");
     } else {
         snprintf(row->cell[COL_SECRET], sizeof(row->cell[0]), "-");
     }

@@ -44,6 +44,8 @@ static const struct command commands[] = {
      .summary = "log in to the mail server with the token and show each step"},
     {.name = "tunnel", .run = cmd_tunnel,
      .summary = "an IMAP session logged in with OAuth2 on stdin/stdout"},
+    {.name = "serve", .run = cmd_serve,
+     .summary = "run the token daemon for the SASL plugin (Unix sockets)"},
 };
 
 static void

@@ -165,7 +165,7 @@ resolve_target(const struct account *a, const struct check_options *o, struct ma
 {
     if (o->server != NULL)
         return mail_target_parse(o->server, o->protocol_given, o->protocol, t, err);
-    if (mail_target_default(a->provider, o->protocol, t, err) != 0) {
+    if (mail_target_for_account(a, o->protocol, t, err) != 0) {
         err_prefix(err, "%s", a->name);
         return -1;
     }

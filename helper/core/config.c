@@ -422,6 +422,51 @@ key_client_secret_expires(struct build *b, struct account *a, const struct entry
     return 0;
 }
 
+static int
+key_client_certificate(struct build *b, struct account *a, const struct entry *e,
+                       struct mt_err *err)
+{
+    (void)b;
+    if (require_absolute(e, err) != 0)
+        return -1;
+    return set_string(&a->client_certificate, e, err);
+}
+
+static int
+key_client_key(struct build *b, struct account *a, const struct entry *e, struct mt_err *err)
+{
+    (void)b;
+    if (require_absolute(e, err) != 0)
+        return -1;
+    return set_string(&a->client_key, e, err);
+}
+
+static int
+key_client_assertion_alg(struct build *b, struct account *a, const struct entry *e,
+                         struct mt_err *err)
+{
+    (void)b;
+    if (strcmp(e->value, "RS256") == 0)
+        a->client_assertion_alg = ASSERTION_ALG_RS256;
+    else if (strcmp(e->value, "PS256") == 0)
+        a->client_assertion_alg = ASSERTION_ALG_PS256;
+    else
+        return err_set(err, EX_CONFIG,
+                       "invalid client_assertion_alg \"%s\": expected RS256 or PS256", e->value);
+    return 0;
+}
+
+static int
+key_cloud(struct build *b, struct account *a, const struct entry *e, struct mt_err *err)
+{
+    (void)b;
+    if (cloud_parse(e->value, &a->cloud) != 0)
+        return err_set(err, EX_CONFIG,
+                       "invalid cloud \"%s\": expected global, usgov (GCC High), usgov-dod or "
+                       "china (21Vianet)", e->value);
+    return 0;
+}
+
 static void
 free_list(char **list, size_t n)
 {
@@ -576,12 +621,16 @@ static const struct key_def keys[] = {
     {"allow", KEY_ACCOUNT, key_allow},
     {"authorization_endpoint", KEY_ACCOUNT, key_authorization_endpoint},
     {"ca_file", KEY_ACCOUNT, key_ca_file},
+    {"client_assertion_alg", KEY_ACCOUNT, key_client_assertion_alg},
     {"client_auth", KEY_ACCOUNT, key_client_auth},
+    {"client_certificate", KEY_ACCOUNT, key_client_certificate},
     {"client_id", KEY_ACCOUNT, key_client_id},
+    {"client_key", KEY_ACCOUNT, key_client_key},
     {"client_secret", KEY_ACCOUNT, key_client_secret},
     {"client_secret_command", KEY_ACCOUNT, key_client_secret_command},
     {"client_secret_expires", KEY_ACCOUNT, key_client_secret_expires},
     {"client_secret_file", KEY_ACCOUNT, key_client_secret_file},
+    {"cloud", KEY_ACCOUNT, key_cloud},
     {"device_authorization_endpoint", KEY_ACCOUNT, key_device_authorization_endpoint},
     {"grant", KEY_ACCOUNT, key_grant},
     {"helper", KEY_GLOBAL, key_helper},
@@ -951,6 +1000,8 @@ account_free(struct account *a)
     mt_strfree(a->client_secret);
     free(a->client_secret_file);
     free(a->client_secret_command);
+    free(a->client_certificate);
+    free(a->client_key);
     free(a->user);
     free(a->mailbox);
     free(a->scope);
@@ -1005,6 +1056,8 @@ account_copy(struct account *dst, const struct account *src)
     r |= copy_string(&dst->client_secret, src->client_secret);
     r |= copy_string(&dst->client_secret_file, src->client_secret_file);
     r |= copy_string(&dst->client_secret_command, src->client_secret_command);
+    r |= copy_string(&dst->client_certificate, src->client_certificate);
+    r |= copy_string(&dst->client_key, src->client_key);
     r |= copy_string(&dst->user, src->user);
     r |= copy_string(&dst->mailbox, src->mailbox);
     r |= copy_string(&dst->scope, src->scope);
@@ -1070,10 +1123,21 @@ account_finish(struct build *b, struct account *a, struct mt_err *err)
         return err_set(err, EX_CONFIG,
                        "set only one of client_secret, client_secret_file and "
                        "client_secret_command");
-    if (a->grant == GRANT_CLIENT_CREDENTIALS && sources == 0)
+    if (sources > 0 && a->client_certificate != NULL)
         return err_set(err, EX_CONFIG,
-                       "grant client_credentials needs a client secret: set "
-                       "client_secret_file or client_secret_command");
+                       "set either a client secret or client_certificate, not both: once the "
+                       "certificate works, remove the secret from the account");
+    if (a->client_key != NULL && a->client_certificate == NULL)
+        return err_set(err, EX_CONFIG,
+                       "client_key needs client_certificate, the certificate uploaded to the app "
+                       "registration");
+    if (a->grant == GRANT_CLIENT_CREDENTIALS && sources == 0 && a->client_certificate == NULL)
+        return err_set(err, EX_CONFIG,
+                       "grant client_credentials needs a client secret or a certificate: set "
+                       "client_secret_file, client_secret_command or client_certificate");
+    if (a->client_assertion_alg == ASSERTION_ALG_DEFAULT)
+        a->client_assertion_alg = a->provider == PROVIDER_MICROSOFT ? ASSERTION_ALG_PS256
+                                                                    : ASSERTION_ALG_RS256;
     if (provider_apply(a, b->scope_set ? b->scope_spec : NULL, err) != 0)
         return -1;
     if (a->timeout < 1)

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "assertion.h"
+#include "cloud.h"
 #include "err.h"
 
 enum provider {
@@ -37,6 +39,10 @@ struct account {
     char *client_secret_file;
     char *client_secret_command;
     time_t client_secret_expires; /* 0 when not set */
+    char *client_certificate;     /* PEM certificate: client assertions instead of a secret */
+    char *client_key;             /* PEM private key; NULL: in client_certificate */
+    enum assertion_alg client_assertion_alg;  /* after loading: RS256 or PS256 */
+    enum cloud cloud;             /* microsoft: the cloud instance of every host */
     char *user;                   /* the login that authorizes */
     char *mailbox;                /* the address to act for, when not the user */
     char *scope;                  /* expanded: full scope strings, space-separated */

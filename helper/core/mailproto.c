@@ -1,6 +1,8 @@
 /* IMAP, POP3 and SMTP details for OAuth2 logins: parsing and message building. */
 #include "mailproto.h"
 
+#include "cloud.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -314,6 +316,27 @@ mail_target_default(enum provider provider, enum mail_protocol protocol, struct 
     return err_set(err, EX_USAGE,
                    "the account's provider has no standard %s server: name it as HOST:PORT",
                    mail_protocol_name(protocol));
+}
+
+int
+mail_target_for_account(const struct account *a, enum mail_protocol protocol,
+                        struct mail_target *t, struct mt_err *err)
+{
+    const struct cloud_hosts *hosts;
+    const struct cloud_server *server;
+
+    if (a->provider != PROVIDER_MICROSOFT)
+        return mail_target_default(a->provider, protocol, t, err);
+    /* Microsoft's national clouds have their own mail servers. */
+    hosts = cloud_get(a->cloud);
+    server = protocol == MAIL_IMAP ? &hosts->imap : protocol == MAIL_POP3 ? &hosts->pop3
+                                                                          : &hosts->smtp;
+    memset(t, 0, sizeof(*t));
+    snprintf(t->host, sizeof(t->host), "%s", server->host);
+    t->protocol = protocol;
+    t->port = server->port;
+    t->tls = tls_of_port(server->port);
+    return 0;
 }
 
 int

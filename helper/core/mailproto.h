@@ -71,6 +71,14 @@ int mail_target_parse(const char *arg, int protocol_given, enum mail_protocol pr
  * imap.gmail.com:993, pop.gmail.com:995, smtp.gmail.com:587. Returns 0,
  * or -1 with err set (EX_USAGE) for the generic provider, which has none.
  */
+/*
+ * Fills t with the standard server of the account's provider for
+ * protocol; for Microsoft, that of the account's cloud. Returns 0, or -1
+ * with err set when the provider has none.
+ */
+int mail_target_for_account(const struct account *a, enum mail_protocol protocol,
+                            struct mail_target *t, struct mt_err *err);
+
 int mail_target_default(enum provider provider, enum mail_protocol protocol,
                         struct mail_target *t, struct mt_err *err);
 

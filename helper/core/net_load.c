@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "assertion.h"
+
 #ifndef MAILTOKEN_PKGLIBDIR
 #define MAILTOKEN_PKGLIBDIR "/usr/local/lib/mailtoken"
 #endif
@@ -14,11 +16,20 @@
 #define NET_MODULE "mailtoken-net.so"
 
 static const struct net_ops *loaded;
+static const struct assertion_ops *assertion_loaded;
+static void *module;
+static char module_path[PATH_MAX + sizeof(NET_MODULE) + 1];
 
 void
 net_override(const struct net_ops *ops)
 {
     loaded = ops;
+}
+
+void
+assertion_override(const struct assertion_ops *ops)
+{
+    assertion_loaded = ops;
 }
 
 /* Writes the folder of the running program into dir. */
@@ -38,23 +49,24 @@ program_dir(char *dir, size_t size)
     return 0;
 }
 
-const struct net_ops *
-net_load(struct mt_err *err)
+/* Opens mailtoken-net.so once; module_path names the file, for messages. */
+static void *
+open_module(struct mt_err *err)
 {
-    char dir[PATH_MAX], path[PATH_MAX + sizeof(NET_MODULE) + 1];
-    const struct net_ops *(*entry)(void);
-    const struct net_ops *ops;
+    char dir[PATH_MAX], *path = module_path;
+    size_t size = sizeof(module_path);
     void *handle = NULL;
 
-    if (loaded != NULL)
-        return loaded;
+    if (module != NULL)
+        return module;
+    snprintf(path, size, "%s/%s", MAILTOKEN_PKGLIBDIR, NET_MODULE);
     /* The build tree's module beside the program wins; a broken one is reported, not skipped. */
     if (program_dir(dir, sizeof(dir)) == 0) {
-        snprintf(path, sizeof(path), "%s/%s", dir, NET_MODULE);
+        snprintf(path, size, "%s/%s", dir, NET_MODULE);
         if (access(path, R_OK) == 0)
             handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
         else
-            snprintf(path, sizeof(path), "%s/%s", MAILTOKEN_PKGLIBDIR, NET_MODULE);
+            snprintf(path, size, "%s/%s", MAILTOKEN_PKGLIBDIR, NET_MODULE);
     }
     if (handle == NULL && strncmp(path, MAILTOKEN_PKGLIBDIR "/", strlen(MAILTOKEN_PKGLIBDIR) + 1) == 0)
         handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -63,13 +75,52 @@ net_load(struct mt_err *err)
                 path, dlerror());
         return NULL;
     }
+    module = handle;
+    return module;
+}
+
+const struct net_ops *
+net_load(struct mt_err *err)
+{
+    const struct net_ops *(*entry)(void);
+    const struct net_ops *ops;
+    void *handle;
+
+    if (loaded != NULL)
+        return loaded;
+    handle = open_module(err);
+    if (handle == NULL)
+        return NULL;
     *(void **)&entry = dlsym(handle, "mailtoken_net_ops");
     if (entry == NULL || (ops = entry()) == NULL || ops->abi_version != NET_ABI_VERSION) {
         err_set(err, EX_SOFTWARE,
-                "%s does not match this mailtoken (wrong version): reinstall mailtoken", path);
-        dlclose(handle);
+                "%s does not match this mailtoken (wrong version): reinstall mailtoken",
+                module_path);
         return NULL;
     }
     loaded = ops;
+    return ops;
+}
+
+const struct assertion_ops *
+assertion_load(struct mt_err *err)
+{
+    const struct assertion_ops *(*entry)(void);
+    const struct assertion_ops *ops;
+    void *handle;
+
+    if (assertion_loaded != NULL)
+        return assertion_loaded;
+    handle = open_module(err);
+    if (handle == NULL)
+        return NULL;
+    *(void **)&entry = dlsym(handle, "mailtoken_assertion_ops");
+    if (entry == NULL || (ops = entry()) == NULL || ops->abi_version != ASSERTION_ABI_VERSION) {
+        err_set(err, EX_SOFTWARE,
+                "%s does not match this mailtoken (no client assertions, or the wrong version): "
+                "reinstall mailtoken", module_path);
+        return NULL;
+    }
+    assertion_loaded = ops;
     return ops;
 }

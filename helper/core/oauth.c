@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "assertion.h"
 #include "jsonutil.h"
 #include "mt_base64.h"
 #include "mt_sha256.h"
@@ -164,6 +165,34 @@ static const struct aadsts_hint aadsts_hints[] = {
      "sign in with an account of the tenant, or change tenant in account %s"},
     {50034, EX_CONFIG, "the user account does not exist in this tenant",
      "check user and tenant in account %s"},
+    /*
+     * Certificate credentials. 700027 is in Microsoft's error code
+     * reference; the others are named by Microsoft.Identity.Web's
+     * certificate reload tests (AzureAD/microsoft-identity-web).
+     */
+    {700027, EX_CONFIG,
+     "the client assertion's signature could not be verified with a certificate registered for "
+     "the app",
+     "upload the certificate in client_certificate of %s to the app registration (Certificates & "
+     "secrets), and check that client_key belongs to it and that the certificate has not expired "
+     "(mailtoken status shows its expiry)"},
+    {7000274, EX_CONFIG, "the client assertion contains an invalid signature",
+     "check that client_key of %s belongs to client_certificate and that this certificate is "
+     "uploaded to the app registration"},
+    {700024, EX_CONFIG,
+     "the client assertion is not within its valid time range, so this computer's clock is "
+     "probably wrong",
+     "set the system clock (for example with NTP: timedatectl set-ntp true), then run mailtoken "
+     "token %s"},
+    {1000502, EX_CONFIG, "the certificate is outside its validity period",
+     "create a new certificate, upload it to the app registration and set client_certificate and "
+     "client_key of %s"},
+    {7000214, EX_CONFIG, "the certificate has been revoked",
+     "create a new certificate, upload it to the app registration and set client_certificate and "
+     "client_key of %s"},
+    {7000277, EX_CONFIG, "the certificate was revoked",
+     "create a new certificate, upload it to the app registration and set client_certificate and "
+     "client_key of %s"},
     {54005, EX_SOFTWARE, "the authorization code was already redeemed",
      "run mailtoken authorize %s again; please report this as a bug"},
     {501481, EX_SOFTWARE, "the PKCE code verifier did not match",
@@ -216,6 +245,41 @@ short_description(char *out, size_t size, const char *description)
     out[n] = '\0';
 }
 
+/* The fix for a grant error of an app-only account, where no user signs in. */
+#define APP_ONLY_FIX                                                                        \
+    "an administrator must grant admin consent for the app's application permissions "      \
+    "(IMAP.AccessAsApp, POP.AccessAsApp or SMTP.SendAsApp) in the app registration; "     \
+    "mailtoken authorize does not apply to grant client_credentials"
+
+/*
+ * Builds the message for an error about the client's own credentials,
+ * for accounts with a certificate or the client credentials grant, where
+ * the generic advice (the client secret, mailtoken authorize) is wrong.
+ * Returns -1 with err set when the error is one of those, else 0.
+ */
+static int
+credential_error(const struct account *a, const char *what, const char *error,
+                 const char *desc, const char *ids, struct mt_err *err)
+{
+    const char *open = desc[0] != '\0' ? " (" : "", *close = desc[0] != '\0' ? ")" : "";
+
+    if (a->client_certificate != NULL &&
+        (strcmp(error, "invalid_client") == 0 || strcmp(error, "unauthorized_client") == 0))
+        return err_set(err, EX_CONFIG,
+                       "%s: %s failed: %s%s%s%s: the server rejected the client; check client_id "
+                       "of account %s, and that its client_certificate is the one registered for "
+                       "the app and client_key belongs to it%s", a->name, what, error, open, desc,
+                       close, a->name, ids);
+    if (a->grant != GRANT_CLIENT_CREDENTIALS)
+        return 0;
+    if (strcmp(error, "invalid_grant") == 0 || strcmp(error, "access_denied") == 0 ||
+        strcmp(error, "unauthorized_client") == 0)
+        return err_set(err, EX_CONFIG, "%s: %s failed: %s%s%s%s: the server refused the app a "
+                       "token. To fix: %s%s", a->name, what, error, open, desc, close,
+                       APP_ONLY_FIX, ids);
+    return 0;
+}
+
 static int
 error_from_json(const struct account *a, const char *what, long status, struct json_object *o,
                 struct mt_err *err)
@@ -239,10 +303,15 @@ error_from_json(const struct account *a, const char *what, long status, struct j
 
         if (h->code != code)
             continue;
+        if (a->grant == GRANT_CLIENT_CREDENTIALS && h->exit_code == EX_NOPERM)
+            return err_set(err, EX_CONFIG, "%s: %s failed: AADSTS%ld (%s): %s. To fix: %s%s",
+                           a->name, what, code, error, h->meaning, APP_ONLY_FIX, ids);
         fill_account(fix, sizeof(fix), h->fix, a->name);
         return err_set(err, h->exit_code, "%s: %s failed: AADSTS%ld (%s): %s. To fix: %s%s",
                        a->name, what, code, error, h->meaning, fix, ids);
     }
+    if (credential_error(a, what, error, desc, ids, err) != 0)
+        return -1;
 
     if (strcmp(error, "invalid_grant") == 0) {
         const char *meaning = a->provider == PROVIDER_GOOGLE
@@ -332,15 +401,22 @@ oauth_reply_error(const struct account *a, const char *what, long status,
                        what, status, a->token_endpoint, later);
     }
     /* glewlwyd and others reply to a rejected grant with 400 and no body. */
+    if (status == 400 && len == 0 && a->grant == GRANT_CLIENT_CREDENTIALS)
+        return err_set(err, EX_CONFIG,
+                       "%s: %s failed: HTTP 400 without an error code: the server refused the "
+                       "app a token; check client_id, scope and the app's permissions of "
+                       "account %s", a->name, what, a->name);
     if (status == 400 && len == 0)
         return err_set(err, EX_NOPERM,
                        "%s: %s failed: HTTP 400 without an error code; the server most likely "
                        "rejected the saved sign-in. Run mailtoken authorize %s",
                        a->name, what, a->name);
-    if (status == 401 && len == 0)
+    /* glewlwyd replies to a client assertion it cannot verify with 403 and no body. */
+    if ((status == 401 || status == 403) && len == 0)
         return err_set(err, EX_CONFIG,
-                       "%s: %s failed: HTTP 401: the server rejected the client; check client_id "
-                       "and the client secret of account %s", a->name, what, a->name);
+                       "%s: %s failed: HTTP %ld: the server rejected the client; check client_id "
+                       "and the client %s of account %s", a->name, what, status,
+                       a->client_certificate != NULL ? "certificate and key" : "secret", a->name);
     if (status >= 300 && status < 400)
         return err_set(err, EX_PROTOCOL,
                        "%s: %s failed: HTTP %ld redirect, which mailtoken does not follow: check "
@@ -533,6 +609,38 @@ oauth_parse_token_reply(const struct account *a, const char *what, long status,
     return 0;
 }
 
+/*
+ * Authenticates the client with a certificate (RFC 7523 section 2.2):
+ * client_id, client_assertion_type and a client assertion for url,
+ * built in the network module into assertion, which must outlive f.
+ */
+static int
+add_client_assertion(const struct account *a, const char *url, struct form *f,
+                     struct mt_buf *assertion, struct mt_err *err)
+{
+    const struct assertion_ops *ops = assertion_load(err);
+    struct assertion_request req = {
+        .certificate_file = a->client_certificate,
+        .key_file = a->client_key,
+        .client_id = a->client_id,
+        .audience = url,
+        .alg = a->client_assertion_alg,
+        .now = time(NULL),
+    };
+
+    if (ops == NULL)
+        return -1;
+    if (ops->build(&req, assertion, err) != 0) {
+        err_prefix(err, "%s: cannot sign a client assertion", a->name);
+        return -1;
+    }
+    if (form_add(f, "client_id", a->client_id, 0) != 0 ||
+        form_add(f, "client_assertion_type", ASSERTION_TYPE, 0) != 0 ||
+        form_add(f, "client_assertion", mt_buf_str(assertion), 1) != 0)
+        return err_set(err, EX_SOFTWARE, "too many form fields");
+    return 0;
+}
+
 int
 oauth_post(const struct account *a, const char *url, struct form *f, const char *secret,
            struct net_response *resp, struct mt_err *err)
@@ -545,16 +653,20 @@ oauth_post(const struct account *a, const char *url, struct form *f, const char 
         .proxy = a->proxy,
         .timeout_s = a->timeout,
     };
-    struct mt_buf body, user, password, described;
+    struct mt_buf body, user, password, described, assertion;
     int rc = -1;
 
     mt_buf_init(&body, 64 * 1024);
     mt_buf_init(&user, 4096);
     mt_buf_init(&password, 4096);
     mt_buf_init(&described, 4096);
+    mt_buf_init(&assertion, 32 * 1024);
     mt_buf_init(&resp->body, NET_MAX_BODY);
 
-    if (secret != NULL && a->client_auth == CLIENT_AUTH_BASIC) {
+    if (a->client_certificate != NULL) {
+        if (add_client_assertion(a, url, f, &assertion, err) != 0)
+            goto done;
+    } else if (secret != NULL && a->client_auth == CLIENT_AUTH_BASIC) {
         /* RFC 6749 section 2.3.1: form-encode both parts before Basic. */
         if (form_escape(&user, a->client_id) != 0 || form_escape(&password, secret) != 0) {
             if (errno == ENOMEM)
@@ -583,7 +695,9 @@ oauth_post(const struct account *a, const char *url, struct form *f, const char 
     if (trace_enabled()) {
         form_describe(f, &described);
         trace("> POST %s %s%s", url, mt_buf_str(&described),
-              req.basic_user != NULL ? " (client secret in HTTP Basic)" : "");
+              req.basic_user != NULL     ? " (client secret in HTTP Basic)"
+              : assertion.len > 0        ? " (client assertion signed with the certificate's key)"
+                                         : "");
     }
     net = net_load(err);
     if (net == NULL)
@@ -599,6 +713,7 @@ done:
     mt_buf_free(&user);
     mt_buf_free(&password);
     mt_buf_free(&described);
+    mt_buf_free(&assertion);
     return rc;
 }
 

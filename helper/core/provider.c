@@ -7,11 +7,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cloud.h"
 #include "mt_buf.h"
 
-#define MS_LOGIN "https://login.microsoftonline.com"
-#define MS_RESOURCE "https://outlook.office.com"
-
+/*
+ * Scope short names. Microsoft's delegated scopes are written without
+ * their resource, because it depends on the cloud (outlook.office.com in
+ * the global one). With grant client_credentials every Microsoft short
+ * name means the resource's app-only scope RESOURCE/.default.
+ */
 struct short_scope {
     enum provider provider;
     const char *name;
@@ -19,15 +23,17 @@ struct short_scope {
 };
 
 static const struct short_scope short_scopes[] = {
-    {PROVIDER_MICROSOFT, "imap", MS_RESOURCE "/IMAP.AccessAsUser.All"},
-    {PROVIDER_MICROSOFT, "pop", MS_RESOURCE "/POP.AccessAsUser.All"},
-    {PROVIDER_MICROSOFT, "pop3", MS_RESOURCE "/POP.AccessAsUser.All"},
-    {PROVIDER_MICROSOFT, "smtp", MS_RESOURCE "/SMTP.Send"},
-    {PROVIDER_GOOGLE, "imap", "https://mail.google.com/"},
-    {PROVIDER_GOOGLE, "pop", "https://mail.google.com/"},
-    {PROVIDER_GOOGLE, "pop3", "https://mail.google.com/"},
-    {PROVIDER_GOOGLE, "smtp", "https://mail.google.com/"},
+    {.provider = PROVIDER_MICROSOFT, .name = "imap", .scope = "/IMAP.AccessAsUser.All"},
+    {.provider = PROVIDER_MICROSOFT, .name = "pop", .scope = "/POP.AccessAsUser.All"},
+    {.provider = PROVIDER_MICROSOFT, .name = "pop3", .scope = "/POP.AccessAsUser.All"},
+    {.provider = PROVIDER_MICROSOFT, .name = "smtp", .scope = "/SMTP.Send"},
+    {.provider = PROVIDER_GOOGLE, .name = "imap", .scope = "https://mail.google.com/"},
+    {.provider = PROVIDER_GOOGLE, .name = "pop", .scope = "https://mail.google.com/"},
+    {.provider = PROVIDER_GOOGLE, .name = "pop3", .scope = "https://mail.google.com/"},
+    {.provider = PROVIDER_GOOGLE, .name = "smtp", .scope = "https://mail.google.com/"},
 };
+
+#define APP_ONLY_SCOPE "/.default"
 
 /* Scope words every provider understands without expansion. */
 static const char *const plain_scopes[] = {"offline_access", "openid", "email", "profile"};
@@ -53,9 +59,13 @@ add_word(struct mt_buf *out, const char *word)
     return mt_buf_append_str(out, word);
 }
 
+/* Returns the full scope for word, in buf when it must be built, or NULL when unknown. */
 static const char *
-expand_word(enum provider p, const char *word)
+expand_word(enum provider p, enum grant g, enum cloud c, const char *word, char *buf,
+            size_t size)
 {
+    const struct cloud_hosts *hosts = cloud_get(c);
+
     if (p == PROVIDER_GENERIC)
         return word;
     if (strncmp(word, "https://", 8) == 0 || strncmp(word, "api://", 6) == 0)
@@ -63,9 +73,19 @@ expand_word(enum provider p, const char *word)
     for (size_t i = 0; i < sizeof(plain_scopes) / sizeof(plain_scopes[0]); i++)
         if (strcmp(word, plain_scopes[i]) == 0)
             return word;
-    for (size_t i = 0; i < sizeof(short_scopes) / sizeof(short_scopes[0]); i++)
-        if (short_scopes[i].provider == p && strcasecmp(word, short_scopes[i].name) == 0)
-            return short_scopes[i].scope;
+    for (size_t i = 0; i < sizeof(short_scopes) / sizeof(short_scopes[0]); i++) {
+        const struct short_scope *s = &short_scopes[i];
+
+        if (s->provider != p || strcasecmp(word, s->name) != 0)
+            continue;
+        if (p != PROVIDER_MICROSOFT)
+            return s->scope;
+        if (g == GRANT_CLIENT_CREDENTIALS)
+            snprintf(buf, size, "%s%s", hosts->app_resource, APP_ONLY_SCOPE);
+        else
+            snprintf(buf, size, "%s%s", hosts->user_resource, s->scope);
+        return buf;
+    }
     return NULL;
 }
 
@@ -82,8 +102,15 @@ scope_too_long(struct mt_err *err)
 char *
 provider_expand_scope(enum provider p, enum grant g, const char *spec, struct mt_err *err)
 {
+    return provider_expand_scope_cloud(p, g, CLOUD_GLOBAL, spec, err);
+}
+
+char *
+provider_expand_scope_cloud(enum provider p, enum grant g, enum cloud c, const char *spec,
+                            struct mt_err *err)
+{
     struct mt_buf out;
-    char *copy, *word, *save = NULL;
+    char *copy, *word, *save = NULL, built[256];
 
     mt_buf_init(&out, 4096);
     copy = strdup(spec);
@@ -92,7 +119,7 @@ provider_expand_scope(enum provider p, enum grant g, const char *spec, struct mt
         return NULL;
     }
     for (word = strtok_r(copy, " \t", &save); word != NULL; word = strtok_r(NULL, " \t", &save)) {
-        const char *full = expand_word(p, word);
+        const char *full = expand_word(p, g, c, word, built, sizeof(built));
 
         if (full == NULL) {
             err_set(err, EX_CONFIG,
@@ -135,13 +162,14 @@ set_default(char **field, const char *value, struct mt_err *err)
 }
 
 static int
-set_ms_endpoint(char **field, const char *tenant, const char *leaf, struct mt_err *err)
+set_ms_endpoint(char **field, enum cloud c, const char *tenant, const char *leaf,
+                struct mt_err *err)
 {
     char url[512];
 
     if (*field != NULL)
         return 0;
-    if (snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/%s", MS_LOGIN, tenant, leaf) >=
+    if (snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/%s", cloud_get(c)->login, tenant, leaf) >=
         (int)sizeof(url))
         return err_set(err, EX_CONFIG, "tenant \"%s\" is too long", tenant);
     return set_default(field, url, err);
@@ -170,9 +198,17 @@ apply_microsoft(struct account *a, struct mt_err *err)
         return err_set(err, EX_CONFIG,
                        "invalid tenant \"%s\": use a domain such as contoso.onmicrosoft.com, "
                        "a tenant ID, organizations, consumers or common", a->tenant);
-    if (set_ms_endpoint(&a->authorization_endpoint, a->tenant, "authorize", err) != 0 ||
-        set_ms_endpoint(&a->token_endpoint, a->tenant, "token", err) != 0 ||
-        set_ms_endpoint(&a->device_authorization_endpoint, a->tenant, "devicecode", err) != 0)
+    /* Microsoft refuses the client credentials grant on /common, /organizations and /consumers. */
+    if (a->grant == GRANT_CLIENT_CREDENTIALS && a->token_endpoint == NULL &&
+        (strcmp(a->tenant, "common") == 0 || strcmp(a->tenant, "organizations") == 0 ||
+         strcmp(a->tenant, "consumers") == 0))
+        return err_set(err, EX_CONFIG,
+                       "grant client_credentials needs the tenant's domain or ID in tenant, not "
+                       "\"%s\": the app gets its token from its own tenant", a->tenant);
+    if (set_ms_endpoint(&a->authorization_endpoint, a->cloud, a->tenant, "authorize", err) != 0 ||
+        set_ms_endpoint(&a->token_endpoint, a->cloud, a->tenant, "token", err) != 0 ||
+        set_ms_endpoint(&a->device_authorization_endpoint, a->cloud, a->tenant, "devicecode",
+                        err) != 0)
         return -1;
     a->send_scope_on_refresh = 1;
     return 0;
@@ -202,16 +238,16 @@ int
 provider_apply(struct account *a, const char *scope_spec, struct mt_err *err)
 {
     const char *spec = scope_spec;
-    char *expanded;
+    char app_only[256], *expanded;
 
     switch (a->provider) {
     case PROVIDER_MICROSOFT:
         if (apply_microsoft(a, err) != 0)
             return -1;
+        snprintf(app_only, sizeof(app_only), "%s%s", cloud_get(a->cloud)->app_resource,
+                 APP_ONLY_SCOPE);
         if (spec == NULL)
-            spec = a->grant == GRANT_CLIENT_CREDENTIALS
-                       ? "https://outlook.office365.com/.default"
-                       : "imap smtp";
+            spec = a->grant == GRANT_CLIENT_CREDENTIALS ? app_only : "imap smtp";
         break;
     case PROVIDER_GOOGLE:
         if (apply_google(a, err) != 0)
@@ -228,7 +264,7 @@ provider_apply(struct account *a, const char *scope_spec, struct mt_err *err)
             return err_set(err, EX_CONFIG, "provider generic needs a scope");
         break;
     }
-    expanded = provider_expand_scope(a->provider, a->grant, spec, err);
+    expanded = provider_expand_scope_cloud(a->provider, a->grant, a->cloud, spec, err);
     if (expanded == NULL)
         return -1;
     free(a->scope);

@@ -22,4 +22,12 @@ int provider_apply(struct account *a, const char *scope_spec, struct mt_err *err
 char *provider_expand_scope(enum provider p, enum grant g, const char *spec,
                             struct mt_err *err);
 
+/*
+ * The same for Microsoft cloud c: short names use the cloud's resource
+ * host, and with grant client_credentials each stands for the app-only
+ * scope RESOURCE/.default. provider_expand_scope uses CLOUD_GLOBAL.
+ */
+char *provider_expand_scope_cloud(enum provider p, enum grant g, enum cloud c, const char *spec,
+                                  struct mt_err *err);
+
 #endif

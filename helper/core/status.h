@@ -17,7 +17,7 @@ enum account_state {
 
 /* Days before a refresh token's expected lapse at which status warns. */
 #define STATUS_WARN_DAYS 15
-/* Days before the client secret's expiry at which status warns. */
+/* Days before the client secret's or certificate's expiry at which status warns. */
 #define STATUS_SECRET_WARN_DAYS 30
 
 struct account_status {
@@ -26,6 +26,8 @@ struct account_status {
     int access_valid;
     time_t refresh_used_at;       /* 0 when never */
     time_t refresh_lapses;        /* expected end of the refresh token; 0 unknown */
+    time_t credential_expires;    /* end of the client secret or certificate; 0 unknown */
+    int credential_is_certificate;
     char warning[512];            /* empty when none */
     char error[1024];             /* the last error, or why the store cannot be read */
 };

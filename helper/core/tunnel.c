@@ -112,9 +112,9 @@ to_program(int out_fd, const char *p, size_t n, struct mt_err *err)
 
 /*
  * Copies bytes both ways until one side closes. When the mail program
- * closes its end first (a script that sends LOGOUT and stops writing),
- * the server's replies are still passed on until the server closes the
- * connection or stays silent for timeout_s seconds.
+ * closes its end first, the tunnel sends LOGOUT, and the server's
+ * replies are still passed on until the server closes the connection or
+ * stays silent for timeout_s seconds.
  */
 static int
 relay(struct mail_session *s, int in_fd, int out_fd, struct mt_err *err)
@@ -172,9 +172,19 @@ relay(struct mail_session *s, int in_fd, int out_fd, struct mt_err *err)
                 return err_set(err, EX_IOERR, "cannot read from the mail program: %s",
                                strerror(errno));
             if (n == 0) {
-                mail_session_step(s, "the mail program closed its end; passing on the rest of "
-                                  "the server's replies");
+                static const char logout[] = "MTLOGOUT LOGOUT\r\n";
+
+                /* Programs that just close (NeoMutt, a killed mutt) would leave the server
+                 * session open until the timeout; a LOGOUT after their last command ends
+                 * it at once, and is harmless after their own LOGOUT. */
+                mail_session_step(s, "the mail program closed its end; sending LOGOUT and "
+                                  "passing on the rest of the server's replies");
                 program_open = 0;
+                if (s->net->mail_send(s->conn, logout, sizeof(logout) - 1, s->timeout_s, err) != 0) {
+                    err_clear(err);
+                    mail_session_step(s, "the server had closed the connection already");
+                    return 0;
+                }
                 continue;
             }
             if (s->net->mail_send(s->conn, buf, (size_t)n, s->timeout_s, err) != 0)
@@ -205,7 +215,7 @@ tunnel_run(const struct config *cfg, const struct account *a, const struct tunne
     if (o->server != NULL) {
         if (mail_target_parse(o->server, 1, MAIL_IMAP, &t, err) != 0)
             return -1;
-    } else if (mail_target_default(a->provider, MAIL_IMAP, &t, err) != 0) {
+    } else if (mail_target_for_account(a, MAIL_IMAP, &t, err) != 0) {
         err_prefix(err, "%s", a->name);
         return -1;
     }

@@ -39,7 +39,9 @@ poll $host via $host protocol IMAP port $STACK_IMAPS_PORT
   mda "/bin/sh -c 'cat >> $dir/fetched.mbox'"
 EOR
     chmod 600 "$dir/rc"
-    FETCHMAILHOME=$dir fetchmail -f "$dir/rc" --nosyslog -N >"$dir/out" 2>&1 || status=$?
+    # --pidfile: root's default lock file would clash with another fetchmail test.
+    FETCHMAILHOME=$dir fetchmail -f "$dir/rc" --pidfile "$dir/fetchmail.pid" --nosyslog -N \
+        >"$dir/out" 2>&1 || status=$?
     test_equal "$what: fetchmail exit code" "$status" 0
     for subject in "$@"; do
         test_match "$what: fetchmail fetched '$subject'" "$(cat "$dir/fetched.mbox")" \

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "core/check.h"
+#include "core/cloud.h"
+#include "core/config.h"
 #include "core/mailproto.h"
 #include "mt_base64.h"
 
@@ -684,12 +686,41 @@ causes_challenge_scope_and_expiry_first(void **state)
     assert_true(has_cause(&out, "asks for the scope \"https://other.example/\""));
 }
 
+static void
+cloud_default_servers(void **state)
+{
+    struct account a;
+    struct mail_target t;
+    struct mt_err err;
+
+    (void)state;
+    memset(&a, 0, sizeof(a));
+    a.provider = PROVIDER_MICROSOFT;
+    a.cloud = CLOUD_GLOBAL;
+    err_clear(&err);
+    assert_int_equal(mail_target_for_account(&a, MAIL_SMTP, &t, &err), 0);
+    assert_string_equal(t.host, "smtp.office365.com");
+    assert_int_equal(t.port, 587);
+    assert_int_equal(t.tls, MAIL_TLS_STARTTLS);
+    a.cloud = CLOUD_USGOV;
+    assert_int_equal(mail_target_for_account(&a, MAIL_IMAP, &t, &err), 0);
+    assert_string_equal(t.host, "outlook.office365.us");
+    assert_int_equal(t.port, 993);
+    assert_int_equal(t.tls, MAIL_TLS_IMPLICIT);
+    a.provider = PROVIDER_GOOGLE;
+    assert_int_equal(mail_target_for_account(&a, MAIL_IMAP, &t, &err), 0);
+    assert_string_equal(t.host, "imap.gmail.com");
+    a.provider = PROVIDER_GENERIC;
+    assert_int_equal(mail_target_for_account(&a, MAIL_IMAP, &t, &err), -1);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(target_parse_table),
         cmocka_unit_test(provider_default_servers),
+        cmocka_unit_test(cloud_default_servers),
         cmocka_unit_test(protocol_and_mech_names),
         cmocka_unit_test(xoauth2_google_vector),
         cmocka_unit_test(xoauth2_microsoft_vector),

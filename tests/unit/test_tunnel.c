@@ -360,6 +360,7 @@ program_closing_early_waits_for_server(void **state)
         .steps = {
             {.expect = "M1 AUTHENTICATE XOAUTH2 *", .reply = "M1 OK [CAPABILITY IMAP4rev1] in\r\n"},
             {.expect = "a1 NOOP", .reply = "a1 OK done\r\n"},
+            {.expect = "MTLOGOUT LOGOUT", .reply = ""},
         }};
     struct timespec t0, t1;
     struct mt_err err;
@@ -372,11 +373,42 @@ program_closing_early_waits_for_server(void **state)
         fail_msg("%s", err.msg);
     clock_gettime(CLOCK_MONOTONIC, &t1);
     ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
-    /* The server never closes: the tunnel gives up after the account's timeout (1 s). */
+    assert_false(fake.unexpected);
+    /* The server ignores the LOGOUT: the tunnel gives up after the account's timeout (1 s). */
     assert_true(ms >= 900);
     assert_true(ms < 5000);
     assert_string_equal(program_received(f),
                         "* PREAUTH [CAPABILITY IMAP4rev1] mailtoken tunnel ready\r\na1 OK done\r\n");
+}
+
+static void
+program_closing_early_logs_out(void **state)
+{
+    struct fixture *f = *state;
+    struct fake_script script = {
+        .setup = {IMAP_SETUP},
+        .steps = {
+            {.expect = "M1 AUTHENTICATE XOAUTH2 *", .reply = "M1 OK [CAPABILITY IMAP4rev1] in\r\n"},
+            {.expect = "a1 CLOSE", .reply = "a1 OK closed\r\n"},
+            {.expect = "MTLOGOUT LOGOUT", .reply = "* BYE\r\nMTLOGOUT OK\r\n", .close_after = 1},
+        }};
+    struct timespec t0, t1;
+    struct mt_err err;
+    long ms;
+
+    fake_start(&script);
+    program_sends(f, "a1 CLOSE\r\n");
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (run_tunnel(f, &err) != 0)
+        fail_msg("%s", err.msg);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    assert_false(fake.unexpected);
+    /* The server ends the session at once: no wait for the 1 s timeout. */
+    assert_true(ms < 900);
+    assert_string_equal(program_received(f),
+                        "* PREAUTH [CAPABILITY IMAP4rev1] mailtoken tunnel ready\r\n"
+                        "a1 OK closed\r\n* BYE\r\nMTLOGOUT OK\r\n");
 }
 
 static void
@@ -422,6 +454,7 @@ main(void)
         cmocka_unit_test_setup_teardown(rejected_twice_gives_up_silently, setup, teardown),
         cmocka_unit_test_setup_teardown(same_token_after_refresh_is_not_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(refresh_failure_is_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(program_closing_early_logs_out, setup, teardown),
         cmocka_unit_test_setup_teardown(program_closing_early_waits_for_server, setup, teardown),
         cmocka_unit_test_setup_teardown(connection_failure_writes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(tunnel_is_imap_only, setup, teardown),
