@@ -110,6 +110,9 @@ daemon_now_ms(void)
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static void emit(struct daemon *d, int priority, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 emit(struct daemon *d, int priority, const char *fmt, va_list ap)
 {

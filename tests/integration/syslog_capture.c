@@ -21,8 +21,13 @@
 
 #define LINE_MAX_BYTES 4096
 
-void __vsyslog_chk(int priority, int flag, const char *format, va_list ap);
-void __syslog_chk(int priority, int flag, const char *format, ...);
+void __vsyslog_chk(int priority, int flag, const char *format, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+void __syslog_chk(int priority, int flag, const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void capture(int priority, const char *format, va_list ap)
+    __attribute__((format(printf, 2, 0)));
 
 static void
 capture(int priority, const char *format, va_list ap)
