@@ -1,9 +1,10 @@
 #!/bin/bash
 # mailtoken token against a hostile token endpoint, in the cases that
 # test_token_cli.sh does not cover. The server sends no reply at all, or
-# dribbles it one byte a second, or sends 10 MB of body, or redirects to
-# another host; over HTTPS its certificate comes from an unknown CA or
-# names another host. Each case must give its exit code (75 temporary
+# dribbles it one byte a second, or sends 10 MB of body, bytes that are
+# not UTF-8, a cut transfer or a reset, or redirects to another host;
+# over HTTPS its certificate comes from an unknown CA or names another
+# host. Each case must give its exit code (75 temporary
 # failure, 76 broken reply), one line on stderr, nothing on stdout and no
 # secret, within a bound on wall time that the account's timeout sets.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -118,6 +119,22 @@ start_fake '{"routes": {"token": [{"status": 200, "huge": 10485760,
     "body": {"access_token": "AT", "token_type": "Bearer", "expires_in": 3599}}]}}'
 run_token
 expect_failure "10 MB body" 76 "larger than 1048576 bytes" 10000
+
+# ---- bytes that are not UTF-8, a cut transfer, a reset ----
+account_config "$token_url" 5
+start_fake '{"routes": {"token": ["quirks/invalid-utf8-token.json"]}}'
+run_token
+expect_failure "token with bytes that are not UTF-8" 76 "invalid access_token" 5000
+start_fake '{"routes": {"token": ["quirks/invalid-utf8-error.json"]}}'
+run_token
+expect_failure "error description with bytes that are not UTF-8" 77 "invalid_grant" 5000
+expect_lacks "error description with an escape byte: not passed to the terminal" "$err" $'\e'
+start_fake '{"routes": {"token": ["quirks/truncated-transfer.json"]}}'
+run_token
+expect_failure "transfer cut short" 75 "failed" 5000
+start_fake '{"routes": {"token": ["quirks/reset-connection.json"]}}'
+run_token
+expect_failure "connection reset" 75 "failed" 5000
 
 # ---- a redirect to another host is not followed ----
 other_log=$work/other.log

@@ -78,6 +78,9 @@ class Session(socketserver.StreamRequestHandler):
     def handle(self):
         try:
             {"imap": self.imap, "pop3": self.pop3, "smtp": self.smtp}[self.server.protocol]()
+            # A TLS close_notify, as real servers send: without it clients see a broken connection.
+            self.wfile.flush()
+            self.request.unwrap()
         except (EOFError, ConnectionError, ssl.SSLError, OSError):
             pass
 

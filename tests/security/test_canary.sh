@@ -3,26 +3,30 @@
 # does not belong. A client secret, a refresh token and access tokens
 # with unique values (and prefixes that every token the scripted server
 # issues carries) are seeded through the scripted token endpoint and
-# through mailtoken's own store. Then every command runs with -v against
-# it and a small IMAP/POP3/SMTP server: import, token, status, request,
-# check (IMAP, POP3, SMTP, both mechanisms, an accepted and a rejected
-# token), tunnel, authorize (browser and device), a rejected client
-# secret, and forget. The SASL plugin logs in through libsasl2 with the
-# real helper, with its log callback captured, and once more with its
-# messages going to syslog, which a preloaded library captures for every
-# program of the test.
+# through mailtoken's own store.
+#
+# Then every command runs with -v against that endpoint and a small
+# IMAP/POP3/SMTP server: import, token, status and request; check over
+# IMAP, POP3 and SMTP with both mechanisms, with an accepted and a
+# rejected token; tunnel; serve, logging to stderr and to syslog;
+# authorize in the browser and the device flow; a rejected client secret;
+# and forget. The SASL plugin logs in through libsasl2, with the real
+# helper and through the daemon's socket, once with its log callback
+# captured and once logging to syslog. A preloaded library captures
+# syslog for every program of the test.
 #
 # No canary, plain or in base64 at any offset, may appear in any of
 # their outputs. Exempt, because carrying a token there is their job:
 # the standard output of `mailtoken token` and of `mailtoken request
-# TOKEN`, the token store, token_file, and what goes to the servers. The
-# servers' own logs are the test's, not mailtoken's.
+# TOKEN` (and the daemon's reply to TOKEN), the token store, token_file,
+# and what goes to the servers. The servers' own logs are the test's,
+# not mailtoken's.
 source "$(dirname "${BASH_SOURCE[0]}")/../cli/lib.sh"
 
 cli_setup canary "${MAILTOKEN_TEST_PORT_OFFSET:-74}"
 require_tools openssl
 : "${CANARY_SASL:?set CANARY_SASL to the canary_sasl program of this build}"
-: "${SYSLOG_SHIM:?set SYSLOG_SHIM to the syslog_shim.so of this build}"
+: "${SYSLOG_CAPTURE:?set SYSLOG_CAPTURE to the syslog_capture.so of this build}"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 unset DISPLAY WAYLAND_DISPLAY
 imaps_port=$((port + 1))
@@ -58,9 +62,9 @@ wrong_client=99999999-2222-3333-4444-555555555555
 
 # Outputs to scan: every file in $work/scan. Exempt outputs go elsewhere.
 mkdir "$work/scan" "$work/exempt"
-export MAILTOKEN_SYSLOG_CAPTURE=$work/scan/syslog
-: > "$MAILTOKEN_SYSLOG_CAPTURE"
-preload=$SYSLOG_SHIM
+export MAILTOKEN_TEST_SYSLOG=$work/scan/syslog
+: > "$MAILTOKEN_TEST_SYSLOG"
+preload=$SYSLOG_CAPTURE
 if [[ "${SANITIZED:-0}" == 1 ]]; then
     export ASAN_OPTIONS=verify_asan_link_order=0
 fi
@@ -232,7 +236,73 @@ expect_contains "plugin: its log callback got the plugin's messages" \
 expect_contains "plugin: the log shows token fingerprints" "$(cat "$work/scan/sasl.log")" \
     "sha256:"
 expect_contains "plugin: without a log callback, its messages went to syslog" \
-    "$(cat "$MAILTOKEN_SYSLOG_CAPTURE")" "mailtoken:"
+    "$(cat "$MAILTOKEN_TEST_SYSLOG")" "mailtoken:"
+
+# ---- the daemon: the plugin through its socket, and raw requests ----
+# daemon_phase LOG_TARGET: runs mailtoken -v serve with log = LOG_TARGET,
+# lets the plugin and raw requests use its socket, then stops it.
+daemon_phase() {
+    local target=$1 sock=$work/daemon-$1.sock pid
+    sed -e "/^\[defaults\]/a socket = $sock\nlog = $target\nplugin_socket = $sock" \
+        "$work/config" > "$work/config-$target"
+    chmod 600 "$work/config-$target"
+    step=$((step + 1))
+    MAILTOKEN_CONFIG=$work/config-$target LD_PRELOAD="$preload" "$MAILTOKEN" -v serve \
+        > "$work/scan/$step-serve-$target.out" 2> "$work/scan/$step-serve-$target.err" &
+    pid=$!
+    for _ in $(seq 100); do
+        [[ -S "$sock" ]] && break
+        sleep 0.05
+    done
+    if [[ ! -S "$sock" ]]; then
+        fail "serve with log = $target: no socket $sock"
+        kill "$pid" 2> /dev/null || true
+        wait "$pid" 2> /dev/null || true
+        return
+    fi
+    step=$((step + 1))
+    rc=0
+    MAILTOKEN_CONFIG=$work/config-$target MAILTOKEN_SOCKET=$sock LD_PRELOAD="$preload" \
+        MAILTOKEN_HELPER=/nonexistent/the-daemon-must-answer "$CANARY_SASL" \
+        "$work/scan/sasl-daemon-$target.log" "$access_prefix" ms \
+        > "$work/scan/$step-sasl-daemon.out" 2> "$work/scan/$step-sasl-daemon.err" || rc=$?
+    expect_eq "plugin through the daemon (log = $target): exit code" "$rc" 0
+    "$python" - "$sock" "$work" "$target" <<'PY'
+import socket, sys
+sock, work, target = sys.argv[1:4]
+requests = [("request-token", b"MAILTOKEN/1 TOKEN ms\n", "exempt"),
+            ("request-status", b"MAILTOKEN/1 STATUS\n", "scan"),
+            ("request-rejected", b"MAILTOKEN/1 REJECTED ms sha256:0123456789ab\n", "scan"),
+            ("request-garbage", b"GET / HTTP/1.1\r\n\r\n", "scan")]
+for name, line, where in requests:
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(sock)
+        s.sendall(line)
+        reply = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    with open(f"{work}/{where}/daemon-{target}-{name}.out", "wb") as f:
+        f.write(reply)
+PY
+    expect_contains "daemon (log = $target): TOKEN answered with the token" \
+        "$(cat "$work/exempt/daemon-$target-request-token.out")" "$access_prefix"
+    kill -TERM "$pid" 2> /dev/null || true
+    rc=0
+    wait "$pid" || rc=$?
+    expect_eq "serve with log = $target: exit code after SIGTERM" "$rc" 0
+}
+daemon_phase stderr
+expect_contains "serve with log = stderr: its log shows what it did" \
+    "$(cat "$work"/scan/*-serve-stderr.err)" "TOKEN"
+syslog_lines=$(wc -l < "$MAILTOKEN_TEST_SYSLOG")
+daemon_phase syslog
+if (( $(wc -l < "$MAILTOKEN_TEST_SYSLOG") > syslog_lines + 3 )); then pass; else
+    fail "serve with log = syslog: its lines did not reach the syslog capture"
+fi
 
 # ---- authorize: the browser flow and the device flow ----
 rm -f "$work/auth.out"
