@@ -38,7 +38,7 @@ static struct block live[LIVE_SLOTS];
 static long live_count;
 static int live_overflow;
 static long calls, fail_at;
-static int active, injected;
+static int active, paused, injected;
 static enum torture_owner injected_owner;
 static pid_t owner_pid;
 static int notify_fd = -1;
@@ -152,7 +152,7 @@ forget(void *p)
 static int
 counting(void)
 {
-    return active && getpid() == owner_pid;
+    return active && !paused && getpid() == owner_pid;
 }
 
 /* Counts one allocation call; returns 1 when this one must fail. */
@@ -258,7 +258,14 @@ torture_alloc_start(long fail)
     injected_owner = OWNER_OURS;
     fail_at = fail;
     owner_pid = getpid();
+    paused = 0;
     active = 1;
+}
+
+void
+torture_alloc_pause(int pause)
+{
+    paused = pause;
 }
 
 void

@@ -49,6 +49,9 @@ void torture_alloc_start(long fail_at);
  */
 void torture_alloc_notify(int fd);
 
+/* Stops (1) or resumes (0) counting, around what a scenario does only to check its result. */
+void torture_alloc_pause(int paused);
+
 /* Stops counting and returns what happened since the start. */
 struct torture_alloc_stats torture_alloc_stop(void);
 

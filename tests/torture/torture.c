@@ -49,10 +49,12 @@
 #include "core/err.h"
 #include "core/net.h"
 #include "core/oauth.h"
+#include "core/request.h"
 #include "core/store.h"
 #include "core/token.h"
 #include "mt_buf.h"
 #include "mt_sha256.h"
+#include "mt_wire.h"
 
 #ifndef PLUGIN_PATH
 #error "PLUGIN_PATH must name build/plugin/libmailtoken.so"
@@ -654,6 +656,51 @@ run_mark_rejected(struct result *r)
 }
 
 /*
+ * The helper's (and the daemon's) reply to the plugin's TOKEN request: a
+ * reply that parses, with the stored token or an error that does not
+ * blame something else.
+ */
+static void
+run_request_token(struct result *r)
+{
+    struct mt_wire_request req = {.verb = MT_WIRE_TOKEN};
+    struct mt_wire_reply reply;
+    struct mt_buf out;
+    const char *problem = NULL, *token;
+    struct mt_err err;
+
+    snprintf(req.account, sizeof(req.account), "work");
+    mt_buf_init(&out, MT_WIRE_MAX_REPLY);
+    request_handle(&store_cfg, &req, NULL, &out);
+    memset(&reply, 0, sizeof(reply));
+    /* The plugin parses the reply in another process: not part of what is tested here. */
+    torture_alloc_pause(1);
+    if (out.len == 0) {
+        /* Nothing could be formatted at all: the plugin reports an empty reply. */
+        err_clear(&err);
+        err_set(&err, EX_OSERR, "no reply could be formatted");
+        result_error(r, &err);
+    } else if (mt_wire_parse_reply(out.data, out.len, &reply, &problem) != 0) {
+        result_wrong(r, "the reply does not parse: %s", problem);
+    } else if (reply.ok) {
+        token = mt_wire_reply_get(&reply, "token");
+        if (token != NULL && strcmp(token, OLD_ACCESS) == 0)
+            result_ok(r);
+        else
+            result_wrong(r, "the reply carries another token");
+    } else {
+        err_clear(&err);
+        err_set(&err, reply.code, "%s", mt_wire_reply_get(&reply, "message") != NULL
+                                             ? mt_wire_reply_get(&reply, "message")
+                                             : reply.kind);
+        result_error(r, &err);
+    }
+    mt_wire_reply_clear(&reply);
+    torture_alloc_pause(0);
+    mt_buf_free(&out);
+}
+
+/*
  * After a run that writes the store: the file must be the old one, or
  * decode and hold the new refresh token (or, after a failed refresh, the
  * old refresh token with the failure recorded). When the run succeeded,
@@ -966,6 +1013,8 @@ static const struct scenario scenarios[] = {
      .check_after = check_new_refresh},
     {.group = "store", .name = "cached-token", .prepare = prepare_store, .run = run_cached_token,
      .check_after = check_unchanged},
+    {.group = "store", .name = "request-token", .prepare = prepare_store,
+     .run = run_request_token, .check_after = check_unchanged},
     {.group = "store", .name = "refresh", .prepare = prepare_store, .run = run_refresh,
      .check_after = check_refresh_after},
     {.group = "store", .name = "import", .prepare = prepare_store, .run = run_import,
