@@ -1,9 +1,10 @@
 #!/bin/bash
-# Disk trouble at the command line: the store folder on a read-only file
-# system, a full file system (a 64 KiB tmpfs), and the store file, its
-# temporary file, the lock file or token_file replaced by a symbolic
-# link or a FIFO. Each case must give a clear one-line error and the
-# documented exit code, keep the old tokens, follow no link and never
+# Disk trouble at the command line. The store folder is on a read-only
+# file system, or on a full one (a 64 KiB tmpfs). The store file, its
+# temporary file, the lock file or token_file is replaced by a symbolic
+# link or a FIFO. The store, the secret file or the configuration is
+# readable by other users. Each case must give a clear one-line error and
+# the documented exit code, keep the old tokens, follow no link and never
 # hang. The test mounts file systems, so it runs in a mount namespace of
 # its own (unshare), where the mounts vanish when it ends; it needs root.
 set -euo pipefail
@@ -210,6 +211,35 @@ if [[ -f "$work/tokens/ms.token" && ! -L "$work/tokens/ms.token" ]]; then pass; 
 fi
 expect_eq "token_file is a symbolic link: it contains the new token" \
     "$(cat "$work/tokens/ms.token")" "$out"
+
+# ---- files that other users could read are refused ----
+cp "$store/ms.json" "$work/before.json"
+chmod 644 "$store/ms.json"
+run "store file mode" token ms
+expect_error "store file readable by others" 77 "can be read by other users"
+chmod 600 "$store/ms.json"
+chmod 755 "$store"
+run "store folder mode" token ms
+expect_error "store folder open to others" 77 "is open to other users"
+chmod 700 "$store"
+printf '%s\n' "$secret" > "$work/client.secret"
+chmod 640 "$work/client.secret"
+disk_config "$store" "client_secret_file = $work/client.secret"
+sed -i '/^client_secret = /d' "$work/config"
+: > "$fake_log"
+run "secret file mode" token --refresh ms
+expect_error "client_secret_file readable by others" 78 "can be read by other users"
+expect_eq "client_secret_file readable by others: no request" "$(token_requests)" 0
+disk_config "$store"
+chmod 644 "$work/config"
+run "config mode" token --refresh ms
+expect_error "configuration with a client_secret, readable by others" 78 "others can read it"
+expect_eq "configuration readable by others: no request" "$(token_requests)" 0
+chmod 600 "$work/config"
+# The failed refresh records its error in the store; the tokens stay.
+expect_eq "files readable by others: the tokens are kept" \
+    "$(jq -c '[.refresh_token, .access_token]' "$store/ms.json")" \
+    "$(jq -c '[.refresh_token, .access_token]' "$work/before.json")"
 
 # ---- a FIFO in place of the store file: no hang ----
 cp "$store/ms.json" "$work/before.json"
