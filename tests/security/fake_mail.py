@@ -188,9 +188,9 @@ class Server(socketserver.ThreadingTCPServer):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--imaps", type=int, required=True, help="IMAPS port")
-    parser.add_argument("--pop3s", type=int, required=True, help="POP3S port")
-    parser.add_argument("--smtps", type=int, required=True, help="SMTPS port")
+    parser.add_argument("--imaps", type=int, default=0, help="IMAPS port (0: none)")
+    parser.add_argument("--pop3s", type=int, default=0, help="POP3S port (0: none)")
+    parser.add_argument("--smtps", type=int, default=0, help="SMTPS port (0: none)")
     parser.add_argument("--tls-cert", required=True)
     parser.add_argument("--tls-key", required=True)
     parser.add_argument("--accept-prefix", required=True,
@@ -204,6 +204,8 @@ def main():
     tls.load_cert_chain(args.tls_cert, args.tls_key)
     servers = []
     for protocol, port in (("imap", args.imaps), ("pop3", args.pop3s), ("smtp", args.smtps)):
+        if port == 0:
+            continue
         try:
             server = Server(("127.0.0.1", port), Session)
         except OSError as e:
