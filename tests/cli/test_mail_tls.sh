@@ -2,8 +2,8 @@
 # mailtoken check and tunnel never send a token without TLS: a server
 # that offers no STARTTLS, one that accepts STARTTLS but then speaks in
 # plain text, and an IMAPS server whose certificate comes from an unknown
-# CA. Each ends with its exit code and one line on stderr, nothing on
-# standard output, and the server never sees an AUTHENTICATE command.
+# CA. Each ends with its exit code and message, the tunnel gives its mail
+# program nothing, and the server never receives an AUTHENTICATE command.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 cli_setup mailtls "${MAILTOKEN_TEST_PORT_OFFSET:-85}"
@@ -86,7 +86,7 @@ run() {
     err=$(cat "$work/err")
 }
 
-# expect_refused NAME EXIT_CODE PIECE [STDOUT_ALLOWED]
+# expect_refused NAME EXIT_CODE PIECE: the last run failed without sending the token.
 expect_refused() {
     expect_eq "$1: exit code" "$rc" "$2"
     expect_contains "$1: message" "$err" "$3"

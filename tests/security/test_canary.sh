@@ -353,6 +353,18 @@ if "$python" "$here/scan_canaries.py" "$work/canaries" "$work/control" > /dev/nu
 else
     pass
 fi
+# The exempt outputs carry the access token by design, but never a refresh token or a secret.
+grep -v -e "^$access_prefix" -e "^$seeded_access\$" -e "^$rejected_access\$" "$work/canaries" \
+    > "$work/canaries-not-access"
+exempt=("$work"/exempt/*)
+expect_eq "exempt outputs checked for refresh tokens and secrets" "$(( ${#exempt[@]} >= 6 ))" 1
+if "$python" "$here/scan_canaries.py" "$work/canaries-not-access" "${exempt[@]}" \
+        > "$work/exempt-hits"; then
+    pass
+else
+    fail "refresh tokens or secrets in outputs that may carry only an access token:" \
+        "$(tr '\n' ';' < "$work/exempt-hits")"
+fi
 files=("$work"/scan/*)
 expect_eq "outputs scanned (at least one per command)" "$(( ${#files[@]} >= 40 ))" 1
 if "$python" "$here/scan_canaries.py" "$work/canaries" "${files[@]}" > "$work/hits"; then
