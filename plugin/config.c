@@ -67,13 +67,22 @@ parse_timeout(const char *value, int *seconds_r)
     char *end;
     long v;
 
+    long unit = 1;
+
     if (value[0] < '0' || value[0] > '9')
         return -1;
     errno = 0;
     v = strtol(value, &end, 10);
-    if (errno != 0 || *end != '\0' || v < 1 || v > CONFIG_TIMEOUT_MAX)
+    if (errno != 0 || v > CONFIG_TIMEOUT_MAX)
         return -1;
-    *seconds_r = (int)v;
+    /* The same units as the helper's durations: s, m, h. */
+    if (*end == 's' || *end == 'm' || *end == 'h') {
+        unit = *end == 's' ? 1 : *end == 'm' ? 60 : 3600;
+        end++;
+    }
+    if (*end != '\0' || v * unit < 1 || v * unit > CONFIG_TIMEOUT_MAX)
+        return -1;
+    *seconds_r = (int)(v * unit);
     return 0;
 }
 
@@ -121,8 +130,8 @@ apply_key(struct plugin_config *cfg, const char *key, const char *value, const c
             cfg->timeout_ms = seconds * 1000;
         else
             warnf(warn, context,
-                  "%s: helper_timeout \"%s\" is not a whole number of seconds "
-                  "from 1 to %d; using %d",
+                  "%s: helper_timeout \"%s\" is not a duration from 1 to %d "
+                  "seconds (a number, optionally followed by s, m or h); using %d",
                   where, value, CONFIG_TIMEOUT_MAX, cfg->timeout_ms / 1000);
     } else if (strcmp(key, "plugin_socket") == 0) {
         set_socket(cfg, value, where, warn, context);

@@ -1773,7 +1773,7 @@ bad_config_warns_and_keeps_defaults(void **state)
     assert_int_not_equal(x.r, SASL_CONTINUE);
     assert_true(log_contains("helper path \"bin/mailtoken\" is not absolute"));
     assert_true(log_contains("MAILTOKEN_HELPER: helper path \"relative/helper\" is not absolute"));
-    assert_true(log_contains("helper_timeout \"soon\" is not a whole number"));
+    assert_true(log_contains("helper_timeout \"soon\" is not a duration"));
     assert_true(log_contains(MAILTOKEN_HELPER_PATH));
     client_close(&c);
 }

@@ -508,6 +508,32 @@ config_semicolon_without_space_is_value(void **state)
 }
 
 static void
+config_timeout_units(void **state)
+{
+    static const struct {
+        const char *text;
+        int ms;
+    } cases[] = {
+        {"45", 45000}, {"45s", 45000}, {"2m", 120000}, {"1h", 3600000}, {"61m", 20000},
+        {"0s", 20000}, {"5 s", 20000}, {"m", 20000},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct plugin_config cfg = {.helper = "/usr/bin/mailtoken", .timeout_ms = 20000};
+        char text[64];
+        const char *path;
+
+        snprintf(text, sizeof(text), "[defaults]\nhelper_timeout = %s\n", cases[i].text);
+        path = config_file("t.conf", text);
+        assert_int_equal(config_read_file(&cfg, path, collect_warning, NULL), 0);
+        if (cfg.timeout_ms != cases[i].ms)
+            fail_msg("helper_timeout = %s gave %d ms, expected %d", cases[i].text, cfg.timeout_ms,
+                     cases[i].ms);
+    }
+}
+
+static void
 config_invalid_values_warn(void **state)
 {
     struct plugin_config cfg = {.helper = "/usr/bin/mailtoken", .timeout_ms = 20000};
@@ -516,7 +542,7 @@ config_invalid_values_warn(void **state)
         "helper = mailtoken\n"
         "helper_timeout = 0\n"
         "helper_timeout = 3601\n"
-        "helper_timeout = 5s\n"
+        "helper_timeout = 5x\n"
         "helper_timeout = -1\n"
         "plugin_socket = /an/extremely/long/path/that/does/not/fit/into/sun_path/of/a/unix/"
         "domain/socket/address/structure/because/that/holds/only/108/bytes/"
@@ -530,7 +556,7 @@ config_invalid_values_warn(void **state)
     assert_non_null(strstr(warnings, ":2: helper path \"mailtoken\" is not absolute"));
     assert_non_null(strstr(warnings, ":3: helper_timeout \"0\""));
     assert_non_null(strstr(warnings, ":4: helper_timeout \"3601\""));
-    assert_non_null(strstr(warnings, ":5: helper_timeout \"5s\""));
+    assert_non_null(strstr(warnings, ":5: helper_timeout \"5x\""));
     assert_non_null(strstr(warnings, ":6: helper_timeout \"-1\""));
     assert_non_null(strstr(warnings, ":7: socket path"));
 }
@@ -666,6 +692,7 @@ main(void)
                                         config_teardown),
         cmocka_unit_test_setup_teardown(config_semicolon_without_space_is_value, config_setup,
                                         config_teardown),
+        cmocka_unit_test_setup_teardown(config_timeout_units, config_setup, config_teardown),
         cmocka_unit_test_setup_teardown(config_invalid_values_warn, config_setup,
                                         config_teardown),
         cmocka_unit_test_setup_teardown(config_long_line_is_skipped, config_setup,

@@ -595,6 +595,54 @@ rejected_token_is_refreshed(void **state)
 }
 
 static void
+status_warns_before_lapse_and_expiry(void **state)
+{
+    struct fixture *f = *state;
+    struct account *a = &f->cfg.accounts[0];
+    struct tokens t = {.refresh_token = "rt"};
+    struct account_status s;
+    struct store st;
+    struct mt_err err;
+    time_t day = 86400;
+
+    assert_string_equal(a->name, "ms");
+    fake_now = 1800000000;
+    /* Used 74 days ago: no warning yet. */
+    t.refresh_used_at = fake_now - 74 * day;
+    store_tokens(f, "ms", &t);
+    err_clear(&err);
+    assert_int_equal(store_open(&st, f->store, 0, &err), 0);
+    status_get(a, &st, fake_now, &s);
+    assert_int_equal(s.state, STATE_AUTHORIZED);
+    assert_string_equal(s.warning, "");
+
+    /* Used 76 days ago: 14 days before Microsoft's 90-day lapse. */
+    t.refresh_used_at = fake_now - 76 * day;
+    store_tokens(f, "ms", &t);
+    status_get(a, &st, fake_now, &s);
+    assert_int_equal(s.state, STATE_AUTHORIZED);
+    assert_non_null(strstr(s.warning, "has not been used for 76 days and lapses in 14 days"));
+
+    /* Used 91 days ago: most likely lapsed. */
+    t.refresh_used_at = fake_now - 91 * day;
+    store_tokens(f, "ms", &t);
+    status_get(a, &st, fake_now, &s);
+    assert_int_equal(s.state, STATE_EXPIRED);
+
+    /* A client secret that ends in 10 days, then one that has ended. */
+    t.refresh_used_at = fake_now;
+    store_tokens(f, "ms", &t);
+    a->client_secret_expires = fake_now + 10 * day;
+    status_get(a, &st, fake_now, &s);
+    assert_non_null(strstr(s.warning, "client secret expires in 10 days"));
+    a->client_secret_expires = fake_now - day;
+    status_get(a, &st, fake_now, &s);
+    assert_non_null(strstr(s.warning, "client secret has expired"));
+    a->client_secret_expires = 0;
+    store_close(&st);
+}
+
+static void
 unauthorized_account_makes_no_request(void **state)
 {
     struct fixture *f = *state;
@@ -625,6 +673,7 @@ main(void)
         cmocka_unit_test_setup_teardown(google_refresh_keeps_refresh_token, setup, teardown),
         cmocka_unit_test_setup_teardown(invalid_grant_needs_authorize, setup, teardown),
         cmocka_unit_test_setup_teardown(rejected_token_is_refreshed, setup, teardown),
+        cmocka_unit_test_setup_teardown(status_warns_before_lapse_and_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(unauthorized_account_makes_no_request, setup, teardown),
     };
 
