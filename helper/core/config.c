@@ -1358,7 +1358,10 @@ read_file(const char *path, char **text_r, struct mt_err *err)
             goto fail;
         }
         if (mt_buf_append(&buf, chunk, (size_t)n) != 0) {
-            err_set(err, EX_CONFIG, "%s is larger than %d bytes", path, CONFIG_MAX_SIZE);
+            if (errno == ENOMEM)
+                err_set(err, EX_OSERR, "%s: out of memory", path);
+            else
+                err_set(err, EX_CONFIG, "%s is larger than %d bytes", path, CONFIG_MAX_SIZE);
             goto fail;
         }
     }

@@ -12,6 +12,71 @@
 
 #define JSON_MAX_DEPTH 16
 
+const char json_out_of_memory[] = "out of memory, or a member name appears twice";
+
+/*
+ * Counts the members of every object and the elements of every array in
+ * a text that json-c accepted: each container has one item more than
+ * its top-level commas, unless it is empty. Returns (size_t)-1 when the text
+ * nests deeper than json-c allows.
+ */
+static size_t
+count_items_in_text(const char *text, size_t len)
+{
+    unsigned char nonempty[JSON_MAX_DEPTH + 1];
+    size_t items = 0;
+    int depth = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+
+        if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+            continue;
+        if (c == ',') {
+            items++;
+            continue;
+        }
+        if (c == '}' || c == ']') {
+            if (depth > 0 && nonempty[depth])
+                items++;
+            depth--;
+            continue;
+        }
+        if (depth > 0)
+            nonempty[depth] = 1;
+        if (c == '{' || c == '[') {
+            if (++depth > JSON_MAX_DEPTH)
+                return (size_t)-1;
+            nonempty[depth] = 0;
+        } else if (c == '"' || c == '\'') {
+            /* json-c accepts single-quoted strings, even in strict mode. */
+            for (i++; i < len && text[i] != c; i++)
+                if (text[i] == '\\')
+                    i++;
+        }
+    }
+    return items;
+}
+
+/* Counts the members of every object and the elements of every array in o. */
+static size_t
+count_items_in_tree(struct json_object *o)
+{
+    size_t items = 0;
+
+    if (json_object_is_type(o, json_type_object)) {
+        struct json_object_iterator it = json_object_iter_begin(o);
+        struct json_object_iterator end = json_object_iter_end(o);
+
+        for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it))
+            items += 1 + count_items_in_tree(json_object_iter_peek_value(&it));
+    } else if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++)
+            items += 1 + count_items_in_tree(json_object_array_get_idx(o, i));
+    }
+    return items;
+}
+
 struct json_object *
 json_parse_wiped(const char *text, size_t len, const char **error_r)
 {
@@ -19,21 +84,46 @@ json_parse_wiped(const char *text, size_t len, const char **error_r)
     struct json_object *o;
     enum json_tokener_error jerr;
     size_t used;
+    int out_of_memory;
 
-    if (len > INT32_MAX) {
+    if (len > INT32_MAX - 16) {
         *error_r = "too large";
         return NULL;
     }
     tok = json_tokener_new_ex(JSON_MAX_DEPTH);
     if (tok == NULL) {
-        *error_r = "out of memory";
+        *error_r = json_out_of_memory;
         return NULL;
     }
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+    /*
+     * json-c 0.16 (Debian 12) ignores its own allocation failures while it
+     * parses: a string comes out cut short, or a member or an element
+     * goes missing, and the parse still succeeds. No string is longer
+     * than the text, so a buffer of the text's size never has to grow
+     * (and leaves no copy of a token behind in a block realloc freed).
+     * A missing member or element shows in the counts.
+     */
+    if (printbuf_memset(tok->pb, 0, 0, (int)len + 1) < 0) {
+        json_tokener_free(tok);
+        *error_r = json_out_of_memory;
+        return NULL;
+    }
+    printbuf_reset(tok->pb);
+    errno = 0;
     o = json_tokener_parse_ex(tok, text, (int)len);
+    out_of_memory = errno == ENOMEM;
     jerr = json_tokener_get_error(tok);
     used = json_tokener_get_parse_end(tok);
-    if (o == NULL || jerr != json_tokener_success) {
+    if (!out_of_memory && o != NULL && jerr == json_tokener_success &&
+        count_items_in_tree(o) != count_items_in_text(text, used))
+        out_of_memory = 1;
+    if (out_of_memory) {
+        /* A repeated member name also makes the counts differ; json-c keeps the last. */
+        *error_r = json_out_of_memory;
+        json_wipe_put(o);
+        o = NULL;
+    } else if (o == NULL || jerr != json_tokener_success) {
         *error_r = jerr == json_tokener_continue ? "truncated JSON" : json_tokener_error_desc(jerr);
         json_wipe_put(o);
         o = NULL;

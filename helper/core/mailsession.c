@@ -259,11 +259,15 @@ ms_until(const struct timespec *deadline)
 static int
 take_line(struct mail_session *s)
 {
-    char *start = s->in.data + s->in_pos;
     size_t avail = s->in.len - s->in_pos;
-    char *nl = avail > 0 ? memchr(start, '\n', avail) : NULL;
+    char *start, *nl;
     size_t len;
 
+    /* in.data is NULL until the first byte arrives, and NULL + 0 is undefined. */
+    if (avail == 0)
+        return 0;
+    start = s->in.data + s->in_pos;
+    nl = memchr(start, '\n', avail);
     if (nl == NULL)
         return 0;
     len = (size_t)(nl - start);
@@ -298,7 +302,8 @@ read_line(struct mail_session *s, struct mt_err *err)
 
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     deadline.tv_sec += s->timeout_s;
-    while ((r = take_line(s)) == 0) {
+    r = take_line(s);
+    while (r == 0) {
         size_t avail = s->in.len - s->in_pos;
         long n, ms;
 
@@ -324,6 +329,9 @@ read_line(struct mail_session *s, struct mt_err *err)
         if (mt_buf_append(&s->in, chunk, (size_t)n) != 0)
             return err_set(err, EX_PROTOCOL, "%s sent a line longer than %d bytes",
                            s->target.host, MAIL_MAX_LINE);
+        /* Only new bytes can end the line, so a long line is not searched again each time. */
+        if (memchr(chunk, '\n', (size_t)n) != NULL)
+            r = take_line(s);
     }
     if (r < 0)
         return err_set(err, EX_PROTOCOL, "%s sent a line longer than %d bytes", s->target.host,

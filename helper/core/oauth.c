@@ -1,6 +1,7 @@
 /* Requests to the token endpoint and what comes back. */
 #include "oauth.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -420,6 +421,9 @@ oauth_reply_error(const struct account *a, const char *what, long status,
         return err_set(err, EX_PROTOCOL,
                        "%s: %s failed: HTTP %ld redirect, which mailtoken does not follow: check "
                        "the endpoint URL in account %s", a->name, what, status, a->name);
+    if (why == json_out_of_memory)
+        return err_set(err, EX_OSERR, "%s: %s failed: reading the HTTP %ld reply: %s", a->name,
+                       what, status, why);
     if (why != NULL)
         return err_set(err, EX_PROTOCOL, "%s: %s failed: HTTP %ld with malformed JSON (%s)",
                        a->name, what, status, why);
@@ -469,6 +473,10 @@ parse_json_reply(const struct account *a, const char *what, long status, const c
     int r, rc = -1;
 
     o = json_parse_wiped(body, len, &why);
+    if (o == NULL && why == json_out_of_memory) {
+        err_set(err, EX_OSERR, "%s: %s failed: reading the reply: %s", a->name, what, why);
+        goto done;
+    }
     if (o == NULL || !json_object_is_type(o, json_type_object)) {
         err_set(err, EX_PROTOCOL, "%s: %s failed: HTTP %ld with malformed JSON (%s)", a->name,
                 what, status, why);
@@ -525,9 +533,14 @@ parse_form_reply(const struct account *a, const char *what, long status, const c
     do {                                                                        \
         mt_buf_reset(&value);                                                   \
         value.len = 0;                                                          \
+        errno = 0;                                                              \
         if (form_lookup(mt_buf_str(&text), key, &value) < 0) {                  \
-            err_set(err, EX_PROTOCOL, "%s: %s failed: malformed form reply",    \
-                    a->name, what);                                             \
+            if (errno == ENOMEM)                                                \
+                err_set(err, EX_OSERR, "%s: %s failed: out of memory",          \
+                        a->name, what);                                         \
+            else                                                                \
+                err_set(err, EX_PROTOCOL, "%s: %s failed: malformed form reply",\
+                        a->name, what);                                         \
             goto done;                                                          \
         }                                                                       \
         if (value.len > 0 && copy_field(&out->field, value.data) != 0) {        \
@@ -656,7 +669,10 @@ oauth_post(const struct account *a, const char *url, struct form *f, const char 
     } else if (secret != NULL && a->client_auth == CLIENT_AUTH_BASIC) {
         /* RFC 6749 section 2.3.1: form-encode both parts before Basic. */
         if (form_escape(&user, a->client_id) != 0 || form_escape(&password, secret) != 0) {
-            err_set(err, EX_CONFIG, "%s: client_id or client secret is too long", a->name);
+            if (errno == ENOMEM)
+                err_set(err, EX_OSERR, "%s: out of memory", a->name);
+            else
+                err_set(err, EX_CONFIG, "%s: client_id or client secret is too long", a->name);
             goto done;
         }
         req.basic_user = mt_buf_str(&user);
@@ -667,7 +683,10 @@ oauth_post(const struct account *a, const char *url, struct form *f, const char 
         goto done;
     }
     if (form_encode(f, &body) != 0) {
-        err_set(err, EX_SOFTWARE, "%s: the request is too large", a->name);
+        if (errno == ENOMEM)
+            err_set(err, EX_OSERR, "%s: out of memory", a->name);
+        else
+            err_set(err, EX_SOFTWARE, "%s: the request is too large", a->name);
         goto done;
     }
     req.body = mt_buf_str(&body);

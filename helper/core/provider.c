@@ -1,6 +1,7 @@
 /* Provider presets (endpoints, client authentication) and scope expansion. */
 #include "provider.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,16 @@ expand_word(enum provider p, enum grant g, enum cloud c, const char *word, char 
     return NULL;
 }
 
+/* Reports a failed add_word: the 4096-byte limit (ENOSPC), or no memory. */
+static void
+scope_too_long(struct mt_err *err)
+{
+    if (errno == ENOMEM)
+        err_set(err, EX_OSERR, "out of memory");
+    else
+        err_set(err, EX_CONFIG, "scope is too long (at most 4096 characters)");
+}
+
 char *
 provider_expand_scope(enum provider p, enum grant g, const char *spec, struct mt_err *err)
 {
@@ -116,7 +127,7 @@ provider_expand_scope_cloud(enum provider p, enum grant g, enum cloud c, const c
             goto fail;
         }
         if (add_word(&out, full) != 0) {
-            err_set(err, EX_CONFIG, "scope is too long (at most 4096 characters)");
+            scope_too_long(err);
             goto fail;
         }
     }
@@ -127,7 +138,7 @@ provider_expand_scope_cloud(enum provider p, enum grant g, enum cloud c, const c
     /* Microsoft issues a refresh token only when offline_access is asked for. */
     if (p == PROVIDER_MICROSOFT && g == GRANT_AUTHORIZATION_CODE &&
         add_word(&out, "offline_access") != 0) {
-        err_set(err, EX_CONFIG, "scope is too long (at most 4096 characters)");
+        scope_too_long(err);
         goto fail;
     }
     free(copy);

@@ -167,6 +167,7 @@ get_time(struct json_object *o, const char *key, time_t *out)
     return 0;
 }
 
+/* Returns 0, -1 when the member is not a string, or -2 when out of memory. */
 static int
 get_string(struct json_object *o, const char *key, char **out)
 {
@@ -176,7 +177,7 @@ get_string(struct json_object *o, const char *key, char **out)
         return 0;
     if (!json_object_is_type(v, json_type_string))
         return -1;
-    return tokens_set(out, json_object_get_string(v));
+    return tokens_set(out, json_object_get_string(v)) != 0 ? -2 : 0;
 }
 
 /* Reads an optional integer member within [min, max]; absent reads as 0. */
@@ -198,7 +199,7 @@ decode_tokens(struct json_object *o, struct tokens *t, const char **bad_r)
 {
     int64_t version, n;
     time_t error_at;
-
+    int r;
 
     if (!json_object_is_type(o, json_type_object)) {
         *bad_r = "the file is not a JSON object";
@@ -208,13 +209,13 @@ decode_tokens(struct json_object *o, struct tokens *t, const char **bad_r)
         *bad_r = "missing or unknown \"version\"";
         return -1;
     }
-    if (get_string(o, "refresh_token", &t->refresh_token) != 0 ||
-        get_string(o, "access_token", &t->access_token) != 0 ||
-        get_string(o, "token_type", &t->token_type) != 0 ||
-        get_string(o, "scope", &t->scope) != 0 ||
-        get_string(o, "authorized_user", &t->authorized_user) != 0 ||
-        get_string(o, "last_error", &t->last_error) != 0) {
-        *bad_r = "a text member is not a string";
+    if ((r = get_string(o, "refresh_token", &t->refresh_token)) != 0 ||
+        (r = get_string(o, "access_token", &t->access_token)) != 0 ||
+        (r = get_string(o, "token_type", &t->token_type)) != 0 ||
+        (r = get_string(o, "scope", &t->scope)) != 0 ||
+        (r = get_string(o, "authorized_user", &t->authorized_user)) != 0 ||
+        (r = get_string(o, "last_error", &t->last_error)) != 0) {
+        *bad_r = r == -2 ? json_out_of_memory : "a text member is not a string";
         return -1;
     }
     if (get_time(o, "authorized_at", &t->authorized_at) != 0 ||
@@ -267,7 +268,7 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
     struct mt_buf buf;
     struct stat sb;
     const char *problem = NULL;
-    int fd, rc = -1;
+    int fd, decoded, rc = -1;
 
     memset(t, 0, sizeof(*t));
     mt_buf_init(&buf, STORE_MAX_FILE);
@@ -305,12 +306,18 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
                 store_path(st, account));
         goto done;
     }
+    /* Out of memory is EX_OSERR: EX_IOERR would make import and authorize move the file aside. */
     if (read_all(fd, &buf) != 0) {
-        err_set(err, EX_IOERR, "cannot read %s: %s", store_path(st, account),
-                errno == ENOSPC ? "larger than 1 MiB" : strerror(errno));
+        err_set(err, errno == ENOMEM ? EX_OSERR : EX_IOERR, "cannot read %s: %s",
+                store_path(st, account), errno == ENOSPC ? "larger than 1 MiB" : strerror(errno));
         goto done;
     }
-    if (store_decode(mt_buf_str(&buf), buf.len, t, &problem) != 0) {
+    decoded = store_decode(mt_buf_str(&buf), buf.len, t, &problem);
+    if (decoded != 0 && problem == json_out_of_memory) {
+        err_set(err, EX_OSERR, "cannot read %s: out of memory", store_path(st, account));
+        goto done;
+    }
+    if (decoded != 0) {
         err_set(err, EX_IOERR,
                 "the token file %s is corrupt (%s): move it away, then run mailtoken authorize %s",
                 store_path(st, account), problem, account);

@@ -45,14 +45,16 @@ void store_close(struct store *st);
  * Reads an account's tokens. Returns 1 when the file exists and was read,
  * 0 when there is no file (t is then empty), -1 with err set: EX_IOERR
  * for a corrupt or unreadable file (the message names the path), EX_NOPERM
- * for a file that others can read or that is not a regular file.
+ * for a file that others can read or that is not a regular file, EX_OSERR
+ * when memory ran out.
  * Free t with tokens_free in every case.
  */
 int store_read(struct store *st, const char *account, struct tokens *t, struct mt_err *err);
 
 /*
  * Decodes the text of a store file into t (free with tokens_free).
- * Returns 0, or -1 with *problem_r set to a static description.
+ * Returns 0, or -1 with *problem_r set to a static description, which is
+ * json_out_of_memory (jsonutil.h) when memory ran out.
  */
 int store_decode(const char *text, size_t len, struct tokens *t, const char **problem_r);
 

@@ -1,12 +1,14 @@
 /* Getting a valid access token, refreshing under the account's lock. */
 #include "token.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mt_sha256.h"
@@ -61,6 +63,57 @@ not_authorized(const struct account *a, struct mt_err *err)
                    "token with mailtoken import %s)", a->name, a->name, a->name);
 }
 
+/* A temporary token_file this old was left by a process that died before its rename. */
+#define TOKEN_FILE_STALE_S 60
+#define TOKEN_FILE_TMP ".tmp-"
+
+/*
+ * Removes the temporary files NAME.tmp-XXXXXX that earlier runs left
+ * beside token_file when they died between mkostemp and rename: only
+ * regular files of this user, older than TOKEN_FILE_STALE_S, because a
+ * younger one may belong to a run that is writing now.
+ */
+static void
+remove_stale_temporaries(const char *token_file)
+{
+    static const char suffix_chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const char *slash = strrchr(token_file, '/');
+    const char *base = slash != NULL ? slash + 1 : token_file;
+    size_t base_len = strlen(base), tmp_len = strlen(TOKEN_FILE_TMP);
+    time_t now = time(NULL);
+    char dir[PATH_MAX];
+    struct dirent *e;
+    DIR *d;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == token_file)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - token_file), token_file);
+    d = opendir(dir);
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        const char *suffix = e->d_name + base_len + tmp_len;
+        struct stat sb;
+
+        if (strncmp(e->d_name, base, base_len) != 0 ||
+            strncmp(e->d_name + base_len, TOKEN_FILE_TMP, tmp_len) != 0 ||
+            strlen(suffix) != 6 || strspn(suffix, suffix_chars) != 6)
+            continue;
+        if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
+            now - sb.st_mtime < TOKEN_FILE_STALE_S)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            trace("removed %s/%s, left by a mailtoken that died while writing it", dir,
+                  e->d_name);
+    }
+    closedir(d);
+}
+
 /*
  * Writes the access token to the account's token_file: a temporary file
  * with a unique name in the same folder, then rename. The unique name
@@ -76,8 +129,10 @@ write_token_file(const struct account *a, const char *token, struct mt_err *err)
 
     if (a->token_file == NULL)
         return 0;
-    if (snprintf(tmp, sizeof(tmp), "%s.XXXXXX", a->token_file) >= (int)sizeof(tmp))
+    if (snprintf(tmp, sizeof(tmp), "%s" TOKEN_FILE_TMP "XXXXXX", a->token_file) >=
+        (int)sizeof(tmp))
         return err_set(err, EX_CONFIG, "%s: token_file path is too long", a->name);
+    remove_stale_temporaries(a->token_file);
     /* mkostemp creates the file with mode 0600 and O_EXCL. */
     fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
