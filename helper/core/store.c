@@ -75,14 +75,14 @@ store_open(struct store *st, const char *dir, int create, struct mt_err *err)
         goto fail;
     }
     if (sb.st_uid != geteuid()) {
-        err_set(err, EX_NOPERM,
+        err_set(err, EX_IOERR,
                 "the token store folder %s belongs to uid %u, not to uid %u: run mailtoken as "
                 "its owner, or set store = DIR to a folder of your own",
                 dir, (unsigned)sb.st_uid, (unsigned)geteuid());
         goto fail;
     }
     if ((sb.st_mode & 077) != 0) {
-        err_set(err, EX_NOPERM,
+        err_set(err, EX_IOERR,
                 "the token store folder %s is open to other users (mode %04o): run chmod 700 %s",
                 dir, (unsigned)(sb.st_mode & 07777), dir);
         goto fail;
@@ -279,7 +279,7 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
         if (errno == ENOENT)
             return 0;
         if (errno == ELOOP)
-            return err_set(err, EX_NOPERM,
+            return err_set(err, EX_IOERR,
                            "%s is a symbolic link: mailtoken does not follow links in the token "
                            "store; remove it and run mailtoken authorize %s",
                            store_path(st, account), account);
@@ -291,17 +291,17 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
         goto done;
     }
     if (!S_ISREG(sb.st_mode)) {
-        err_set(err, EX_NOPERM, "%s is not a regular file: remove it and run mailtoken "
+        err_set(err, EX_IOERR, "%s is not a regular file: remove it and run mailtoken "
                 "authorize %s", store_path(st, account), account);
         goto done;
     }
     if (sb.st_uid != geteuid()) {
-        err_set(err, EX_NOPERM, "%s belongs to uid %u, not to uid %u: run mailtoken as its owner",
+        err_set(err, EX_IOERR, "%s belongs to uid %u, not to uid %u: run mailtoken as its owner",
                 store_path(st, account), (unsigned)sb.st_uid, (unsigned)geteuid());
         goto done;
     }
     if ((sb.st_mode & 077) != 0) {
-        err_set(err, EX_NOPERM, "%s can be read by other users (mode %04o): run chmod 600 %s",
+        err_set(err, EX_IOERR, "%s can be read by other users (mode %04o): run chmod 600 %s",
                 store_path(st, account), (unsigned)(sb.st_mode & 07777),
                 store_path(st, account));
         goto done;
@@ -322,6 +322,7 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
                 "the token file %s is corrupt (%s): move it away, then run mailtoken authorize %s",
                 store_path(st, account), problem, account);
         tokens_free(t);
+        rc = STORE_CORRUPT;
         goto done;
     }
     rc = 1;

@@ -36,17 +36,21 @@ struct store {
  * Opens the store folder, creating it (and missing parents) with mode
  * 0700 when create is set. Refuses a folder that others can enter or
  * that belongs to another user, with the chmod or chown that fixes it.
- * Returns 0, or -1 with err set (EX_CANTCREAT, EX_IOERR or EX_NOPERM).
+ * Returns 0, or -1 with err set (EX_CANTCREAT or EX_IOERR).
  */
 int store_open(struct store *st, const char *dir, int create, struct mt_err *err);
 void store_close(struct store *st);
 
+/* store_read's result for a file whose content is not a token file. */
+#define STORE_CORRUPT (-2)
+
 /*
  * Reads an account's tokens. Returns 1 when the file exists and was read,
- * 0 when there is no file (t is then empty), -1 with err set: EX_IOERR
- * for a corrupt or unreadable file (the message names the path), EX_NOPERM
- * for a file that others can read or that is not a regular file, EX_OSERR
- * when memory ran out.
+ * 0 when there is no file (t is then empty), STORE_CORRUPT for a file
+ * that is not a valid token file, or -1. Both failures set err: EX_IOERR
+ * for a corrupt, unreadable or unsafe file (one that others can read, that
+ * is not a regular file or that belongs to another user), with the path
+ * and the fix in the message; EX_OSERR when memory ran out.
  * Free t with tokens_free in every case.
  */
 int store_read(struct store *st, const char *account, struct tokens *t, struct mt_err *err);

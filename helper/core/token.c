@@ -396,7 +396,7 @@ begin_rewrite(const struct config *cfg, const struct account *a, struct store *s
               struct tokens *t, int *moved_r, struct mt_err *err)
 {
     struct mt_err read_err;
-    int lockfd;
+    int lockfd, r;
 
     *moved_r = 0;
     if (store_open(st, cfg->store, 1, err) != 0)
@@ -405,8 +405,10 @@ begin_rewrite(const struct config *cfg, const struct account *a, struct store *s
     if (lockfd < 0)
         return -1;
     err_clear(&read_err);
-    if (store_read(st, a->name, t, &read_err) < 0) {
-        if (read_err.code != EX_IOERR) {
+    r = store_read(st, a->name, t, &read_err);
+    if (r < 0) {
+        /* Only a corrupt file is moved aside; an unsafe one is left for the user to fix. */
+        if (r != STORE_CORRUPT) {
             *err = read_err;
             store_unlock(lockfd);
             return -1;

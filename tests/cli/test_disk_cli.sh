@@ -164,10 +164,10 @@ cp "$work/elsewhere/ms.json" "$work/elsewhere.copy"
 mv "$store/ms.json" "$work/ms.json.kept"
 ln -s "$work/elsewhere/ms.json" "$store/ms.json"
 run "symlink" token ms
-expect_error "store file is a symbolic link, token" 77 "is a symbolic link"
+expect_error "store file is a symbolic link, token" 74 "is a symbolic link"
 expect_lacks "store file is a symbolic link: the linked token is not handed out" "$out" "ELSEWHERE"
 run_import RT-new
-expect_error "store file is a symbolic link, import" 77 "is a symbolic link"
+expect_error "store file is a symbolic link, import" 74 "is a symbolic link"
 expect_same "store file is a symbolic link: the linked file" "$work/elsewhere/ms.json" \
     "$work/elsewhere.copy"
 if [[ -L "$store/ms.json" ]]; then pass; else fail "the symbolic link was replaced"; fi
@@ -216,11 +216,11 @@ expect_eq "token_file is a symbolic link: it contains the new token" \
 cp "$store/ms.json" "$work/before.json"
 chmod 644 "$store/ms.json"
 run "store file mode" token ms
-expect_error "store file readable by others" 77 "can be read by other users"
+expect_error "store file readable by others" 74 "can be read by other users"
 chmod 600 "$store/ms.json"
 chmod 755 "$store"
 run "store folder mode" token ms
-expect_error "store folder open to others" 77 "is open to other users"
+expect_error "store folder open to others" 74 "is open to other users"
 chmod 700 "$store"
 printf '%s\n' "$secret" > "$work/client.secret"
 chmod 640 "$work/client.secret"
@@ -246,9 +246,9 @@ cp "$store/ms.json" "$work/before.json"
 mv "$store/ms.json" "$work/ms.json.kept"
 mkfifo -m 600 "$store/ms.json"
 run "fifo" token ms
-expect_error "store file is a FIFO, token" 77 "is not a regular file"
+expect_error "store file is a FIFO, token" 74 "is not a regular file"
 run_import RT-new
-expect_error "store file is a FIFO, import" 77 "is not a regular file"
+expect_error "store file is a FIFO, import" 74 "is not a regular file"
 if [[ -p "$store/ms.json" ]]; then pass; else fail "the FIFO was replaced"; fi
 rm "$store/ms.json"
 mv "$work/ms.json.kept" "$store/ms.json"

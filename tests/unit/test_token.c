@@ -212,7 +212,7 @@ store_refuses_open_permissions(void **state)
     err_clear(&err);
     assert_int_equal(store_open(&st, f->store, 0, &err), 0);
     assert_int_equal(store_read(&st, "ms", &back, &err), -1);
-    assert_int_equal(err.code, 77);
+    assert_int_equal(err.code, 74);
     assert_non_null(strstr(err.msg, "run chmod 600"));
     store_close(&st);
     tokens_free(&back);
