@@ -57,8 +57,13 @@ cmd_forget(struct cli *cli, int argc, char **argv)
     if (rc != 0)
         return rc;
     err_clear(&err);
-    if (token_forget(&cli->cfg, a, &refresh_token, &err) != 0)
+    rc = token_forget(&cli->cfg, a, &refresh_token, &err);
+    if (rc < 0)
         return cli_error(&err);
+    if (rc == 0) {
+        cli_note("%s: no tokens were stored; nothing to delete", a->name);
+        return 0;
+    }
     cli_note("%s: stored tokens deleted", a->name);
     if (refresh_token != NULL)
         revoke(a, refresh_token);

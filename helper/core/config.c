@@ -61,6 +61,8 @@ struct build {
     const char *file;
     char *scope_spec;             /* the account's scope value before expansion */
     int scope_set;
+    unsigned scope_line;          /* where that value was set, for messages */
+    unsigned error_line;          /* account_finish: the line its error is about, or 0 */
 };
 
 typedef int key_apply_fn(struct build *b, struct account *a, const struct entry *e,
@@ -232,6 +234,17 @@ set_duration(long *field, const struct entry *e, struct mt_err *err)
 }
 
 static int
+key_tenant(struct build *b, struct account *a, const struct entry *e, struct mt_err *err)
+{
+    (void)b;
+    if (!provider_tenant_valid(e->value))
+        return err_set(err, EX_CONFIG,
+                       "invalid tenant \"%s\": use a domain such as contoso.onmicrosoft.com, "
+                       "a tenant ID, organizations, consumers or common", e->value);
+    return set_string(&a->tenant, e, err);
+}
+
+static int
 key_provider(struct build *b, struct account *a, const struct entry *e, struct mt_err *err)
 {
     (void)b;
@@ -298,7 +311,6 @@ key_client_auth(struct build *b, struct account *a, const struct entry *e, struc
         return set_duration(&a->field, e, err);                                             \
     }
 
-STRING_KEY(tenant)
 STRING_KEY(client_id)
 STRING_KEY(client_secret)
 STRING_KEY(client_secret_command)
@@ -407,6 +419,7 @@ key_scope(struct build *b, struct account *a, const struct entry *e, struct mt_e
     if (b->scope_spec == NULL)
         return err_set(err, EX_OSERR, "out of memory");
     b->scope_set = 1;
+    b->scope_line = e->line;
     return 0;
 }
 
@@ -1138,8 +1151,12 @@ account_finish(struct build *b, struct account *a, struct mt_err *err)
     if (a->client_assertion_alg == ASSERTION_ALG_DEFAULT)
         a->client_assertion_alg = a->provider == PROVIDER_MICROSOFT ? ASSERTION_ALG_PS256
                                                                     : ASSERTION_ALG_RS256;
-    if (provider_apply(a, b->scope_set ? b->scope_spec : NULL, err) != 0)
+    if (provider_apply(a, b->scope_set ? b->scope_spec : NULL, err) != 0) {
+        /* Point a scope error at the scope line rather than the section. */
+        if (b->scope_set && strstr(err->msg, "scope") != NULL)
+            b->error_line = b->scope_line;
         return -1;
+    }
     if (a->timeout < 1)
         return err_set(err, EX_CONFIG, "timeout must be at least 1 second");
     return 0;
@@ -1171,6 +1188,7 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
     const struct entry *e = NULL;
     char *defaults_scope = NULL;
     size_t cursor;
+    unsigned defaults_scope_line;
     int defaults_scope_set, rc = -1;
 
     account_defaults(&template);
@@ -1185,6 +1203,7 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
     }
     defaults_scope = b.scope_spec;
     defaults_scope_set = b.scope_set;
+    defaults_scope_line = b.scope_line;
 
     b.scope_spec = NULL;
     /* Each section's entries are contiguous and in section order (a repeated
@@ -1214,13 +1233,16 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
         free(b.scope_spec);
         b.scope_spec = defaults_scope != NULL ? strdup(defaults_scope) : NULL;
         b.scope_set = defaults_scope_set;
+        b.scope_line = defaults_scope_line;
+        b.error_line = 0;
         for (; cursor < p->nentries && strcmp(p->entries[cursor].section, a->name) == 0; cursor++) {
             e = &p->entries[cursor];
             if (apply_entry(&b, a, e, 0, err) != 0)
                 goto entry_failed;
         }
         if (account_finish(&b, a, err) != 0) {
-            err_prefix(err, "%s:%u: [%s]", p->name, a->line, a->name);
+            err_prefix(err, "%s:%u: [%s]", p->name, b.error_line != 0 ? b.error_line : a->line,
+                       a->name);
             goto done;
         }
     }
@@ -1230,7 +1252,8 @@ build_config(struct config *cfg, struct parse *p, struct mt_err *err)
     goto done;
 
 entry_failed:
-    err_prefix(err, "%s:%u: %s", p->name, e->line, e->key);
+    /* The messages of key handlers name the key themselves. */
+    err_prefix(err, "%s:%u", p->name, e->line);
 done:
     free(b.scope_spec);
     free(defaults_scope);
@@ -1384,6 +1407,7 @@ config_load(struct config *cfg, const char *path, struct mt_err *err)
 {
     char located[4096];
     char *text = NULL;
+    const char *named_by = "--config";
     int source, rc;
 
     config_defaults(cfg);
@@ -1396,13 +1420,19 @@ config_load(struct config *cfg, const char *path, struct mt_err *err)
             return default_store(cfg, err);
         }
         path = located;
+        named_by = source == MT_CONFPATH_ENV ? "MAILTOKEN_CONFIG" : NULL;
     }
     cfg->path = strdup(path);
     if (cfg->path == NULL)
         return err_set(err, EX_OSERR, "out of memory");
     cfg->is_system = strcmp(path, config_system_path()) == 0;
-    if (read_file(path, &text, err) != 0)
+    if (read_file(path, &text, err) != 0) {
+        if (named_by != NULL && access(path, F_OK) != 0)
+            err_set(err, EX_CONFIG,
+                    "the configuration file %s, named by %s, does not exist: check the path, "
+                    "or create the file with an account section such as [work]", path, named_by);
         return -1;
+    }
     rc = parse_text(cfg, path, text, err);
     mt_strfree(text);
     if (rc != 0)
@@ -1492,13 +1522,22 @@ config_find_account(const struct config *cfg, const char *name, int *as_mailbox_
             return NULL;
         }
     }
-    mt_buf_free(&names);
     if (cfg->path == NULL)
         err_set_kind(err, EX_CONFIG, "unknown-account",
                      "%s: no configuration file: create %s or ~/.config/mailtoken/config "
                      "with an account section", name, config_system_path());
-    else
+    else {
+        /* Name the first accounts, so that a typing error is easy to see. */
+        mt_buf_reset(&names);
+        names.len = 0;
+        for (size_t i = 0; i < cfg->naccounts && i < 8; i++)
+            mt_buf_printf(&names, "%s%s", i > 0 ? ", " : "", cfg->accounts[i].name);
+        if (cfg->naccounts > 8)
+            mt_buf_printf(&names, " and %zu more", cfg->naccounts - 8);
         err_set_kind(err, EX_CONFIG, "unknown-account",
-                     "%s: no account of that name, user or mailbox in %s", name, cfg->path);
+                     "%s: no account of that name, user or mailbox in %s (accounts: %s)", name,
+                     cfg->path, cfg->naccounts > 0 ? mt_buf_str(&names) : "none");
+    }
+    mt_buf_free(&names);
     return NULL;
 }

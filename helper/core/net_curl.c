@@ -103,8 +103,9 @@ net_curl_classify(CURLcode code, const char *detail, const char *url, long timeo
                        "cannot resolve the host of %s (%s): check the network and DNS", url,
                        what);
     case CURLE_COULDNT_CONNECT:
-        return err_set(err, EX_TEMPFAIL, "cannot connect to %s (%s): try again later", url,
-                       what);
+        return err_set(err, EX_TEMPFAIL,
+                       "cannot connect to %s (%s): check that the server runs and the address "
+                       "is right, or try again later", url, what);
     case CURLE_PEER_FAILED_VERIFICATION:
     case CURLE_SSL_CACERT_BADFILE:
     case CURLE_SSL_CONNECT_ERROR:

@@ -175,8 +175,8 @@ set_ms_endpoint(char **field, enum cloud c, const char *tenant, const char *leaf
     return set_default(field, url, err);
 }
 
-static int
-tenant_valid(const char *t)
+int
+provider_tenant_valid(const char *t)
 {
     size_t n = strlen(t);
 
@@ -194,7 +194,7 @@ apply_microsoft(struct account *a, struct mt_err *err)
 {
     if (set_default(&a->tenant, "common", err) != 0)
         return -1;
-    if (!tenant_valid(a->tenant))
+    if (!provider_tenant_valid(a->tenant))
         return err_set(err, EX_CONFIG,
                        "invalid tenant \"%s\": use a domain such as contoso.onmicrosoft.com, "
                        "a tenant ID, organizations, consumers or common", a->tenant);

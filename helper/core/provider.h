@@ -30,4 +30,7 @@ char *provider_expand_scope(enum provider p, enum grant g, const char *spec,
 char *provider_expand_scope_cloud(enum provider p, enum grant g, enum cloud c, const char *spec,
                                   struct mt_err *err);
 
+/* Returns 1 when t can be a Microsoft tenant: letters, digits, '-' and '.'. */
+int provider_tenant_valid(const char *t);
+
 #endif

@@ -504,7 +504,8 @@ token_forget(const struct config *cfg, const struct account *a, char **refresh_t
     if (lockfd < 0)
         goto done;
     /* A corrupt file is deleted too: forgetting is what the user asked for. */
-    if (store_read(&st, a->name, &t, err) > 0 && t.refresh_token != NULL) {
+    r = store_read(&st, a->name, &t, err);
+    if (r > 0 && t.refresh_token != NULL) {
         *refresh_token_r = t.refresh_token;
         t.refresh_token = NULL;
     }
@@ -512,6 +513,8 @@ token_forget(const struct config *cfg, const struct account *a, char **refresh_t
     rc = store_remove(&st, a->name, err);
     if (rc == 0 && a->token_file != NULL)
         unlink(a->token_file);
+    if (rc == 0 && r != 0)
+        rc = 1;
 done:
     store_unlock(lockfd);
     store_close(&st);

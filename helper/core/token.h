@@ -61,7 +61,11 @@ int token_store_authorized(const struct config *cfg, const struct account *a,
                            const struct token_reply *reply, time_t requested_at,
                            struct mt_err *err);
 
-/* Deletes the account's stored tokens. Returns 0 or -1 with err set. */
+/*
+ * Deletes the account's stored tokens, and hands the refresh token to the
+ * caller for revocation (free with mt_strfree). Returns 1 when a token
+ * file was deleted, 0 when there was none, or -1 with err set.
+ */
 int token_forget(const struct config *cfg, const struct account *a, char **refresh_token_r,
                  struct mt_err *err);
 
