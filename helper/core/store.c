@@ -14,6 +14,7 @@
 
 #include "jsonutil.h"
 #include "mt_buf.h"
+#include "mt_io.h"
 #include "mt_wipe.h"
 
 #define STORE_VERSION 1
@@ -356,22 +357,6 @@ encode_tokens(const struct tokens *t, struct mt_buf *b)
     return jw_end(b);
 }
 
-static int
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 int
 store_write(struct store *st, const char *account, const struct tokens *t, struct mt_err *err)
 {
@@ -399,7 +384,7 @@ store_write(struct store *st, const char *account, const struct tokens *t, struc
                 strerror(errno));
         goto done;
     }
-    if (write_all(fd, buf.data, buf.len) != 0 || fsync(fd) != 0) {
+    if (mt_write_all(fd, buf.data, buf.len) != 0 || fsync(fd) != 0) {
         saved = errno;
         err_set(err, EX_CANTCREAT, "cannot write %s/%s: %s", st->dir, tmp, strerror(saved));
         goto unlink_tmp;

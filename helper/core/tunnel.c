@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mt_io.h"
 #include "mt_sha256.h"
 #include "mt_wipe.h"
 #include "net.h"
@@ -28,23 +29,6 @@ tunnel_greeting(const char *caps, struct mt_buf *out)
                            mt_buf_str(&shown));
     mt_buf_free(&shown);
     return rc;
-}
-
-/* Writes all n bytes. Returns 0, or -1 with errno. */
-static int
-write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /*
@@ -103,7 +87,7 @@ login(const struct config *cfg, const struct account *a, struct mail_session *s,
 static int
 to_program(int out_fd, const char *p, size_t n, struct mt_err *err)
 {
-    if (write_all(out_fd, p, n) == 0)
+    if (mt_write_all(out_fd, p, n) == 0)
         return 0;
     if (errno == EPIPE)
         return 1;
@@ -261,8 +245,8 @@ tunnel_run(const struct config *cfg, const struct account *a, const struct tunne
     }
     mail_session_step(&s, "to the mail program: %.*s", (int)greeting.len - 2, greeting.data);
     pending = mail_session_pending(&s, &npending);
-    if (write_all(o->out_fd, greeting.data, greeting.len) != 0 ||
-        write_all(o->out_fd, pending, npending) != 0) {
+    if (mt_write_all(o->out_fd, greeting.data, greeting.len) != 0 ||
+        mt_write_all(o->out_fd, pending, npending) != 0) {
         err_set(err, EX_IOERR, "%s: cannot write to the mail program: %s", a->name,
                 strerror(errno));
         mail_session_goodbye(&s);
