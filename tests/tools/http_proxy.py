@@ -41,6 +41,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             return
         method, target, version = (head[0].split(" ") + ["", "", ""])[:3]
         self.log(f"{method} {target}")
+
         if method == "CONNECT":
             host, _, port = target.rpartition(":")
             if host not in ALLOWED_HOSTS:
@@ -51,6 +52,8 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             self.wfile.flush()
             self.tunnel(upstream)
             return
+
+        # A plain HTTP request in absolute form: forward it without the proxy headers.
         url = urllib.parse.urlsplit(target)
         if url.scheme != "http" or url.hostname not in ALLOWED_HOSTS:
             self.reply(403, "Forbidden")
@@ -61,6 +64,7 @@ class ProxyHandler(socketserver.StreamRequestHandler):
             if h.lower().startswith("content-length:"):
                 length = int(h.split(":", 1)[1])
         body = self.rfile.read(length) if length else b""
+
         path = url.path + ("?" + url.query if url.query else "")
         upstream = socket.create_connection((url.hostname, url.port or 80), timeout=10)
         request = f"{method} {path} {version}\r\n" + "".join(h + "\r\n" for h in headers)
