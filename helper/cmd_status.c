@@ -52,6 +52,17 @@ without_account(const char *message, const char *account)
     return message;
 }
 
+/* Returns the address shown for an account; an app-only one often names only its mailbox. */
+static const char *
+account_address(const struct account *a)
+{
+    if (a->user != NULL)
+        return a->user;
+    if (a->mailbox != NULL)
+        return a->mailbox;
+    return "-";
+}
+
 /* Fills a row for an account whose store cannot be opened at all. */
 static void
 fill_unreadable_row(const struct account *a, const struct mt_err *err, struct row *row)
@@ -59,8 +70,7 @@ fill_unreadable_row(const struct account *a, const struct mt_err *err, struct ro
     memset(row, 0, sizeof(*row));
     row->state = STATE_ERROR;
     snprintf(row->cell[COL_ACCOUNT], sizeof(row->cell[0]), "%s", a->name);
-    snprintf(row->cell[COL_USER], sizeof(row->cell[0]), "%s",
-             a->user != NULL ? a->user : a->mailbox != NULL ? a->mailbox : "-");
+    snprintf(row->cell[COL_USER], sizeof(row->cell[0]), "%s", account_address(a));
     snprintf(row->cell[COL_PROVIDER], sizeof(row->cell[0]), "%s", provider_name(a->provider));
     snprintf(row->cell[COL_STATE], sizeof(row->cell[0]), "%s", status_state_name(STATE_ERROR));
     for (int c = COL_ACCESS; c < COL_COUNT; c++)
@@ -72,18 +82,12 @@ static void
 fill_row(const struct account *a, struct store *st, time_t now, struct row *row)
 {
     struct account_status s;
-    const char *address = "-";
     char left[32], used[32], lapse[32];
 
     status_get(a, st, now, &s);
     row->state = s.state;
     snprintf(row->cell[COL_ACCOUNT], sizeof(row->cell[0]), "%s", a->name);
-    /* An app-only account often names only the mailbox it acts on. */
-    if (a->user != NULL)
-        address = a->user;
-    else if (a->mailbox != NULL)
-        address = a->mailbox;
-    snprintf(row->cell[COL_USER], sizeof(row->cell[0]), "%s", address);
+    snprintf(row->cell[COL_USER], sizeof(row->cell[0]), "%s", account_address(a));
     snprintf(row->cell[COL_PROVIDER], sizeof(row->cell[0]), "%s", provider_name(a->provider));
     snprintf(row->cell[COL_STATE], sizeof(row->cell[0]), "%s", status_state_name(s.state));
 
@@ -156,7 +160,7 @@ cmd_status(struct cli *cli, int argc, char **argv)
     if (store_open(&st, cli->cfg.store, 0, &err) == 0)
         stp = &st;
     else if (access(cli->cfg.store, F_OK) == 0 || errno != ENOENT)
-        store_failed = 1;   /* the folder exists but cannot be used: every row says why */
+        store_failed = 1;   /* the folder exists but cannot be used: every row shows why */
 
     rows = calloc(cli->cfg.naccounts, sizeof(*rows));
     if (rows == NULL) {
