@@ -1,4 +1,4 @@
-/* Where the configuration file is: the same answer for plugin and helper. */
+/* Locating the configuration file, the same way for plugin and helper. */
 #include "mt_confpath.h"
 
 #include <stdio.h>
@@ -26,7 +26,7 @@ mt_confpath_locate(char *out, size_t size, const char *system_file)
     }
 
     n = -1;
-    /* The XDG specification says a relative XDG_CONFIG_HOME is to be ignored. */
+    /* The XDG Base Directory specification requires a relative XDG_CONFIG_HOME to be ignored. */
     if (xdg != NULL && xdg[0] == '/')
         n = snprintf(out, size, "%s/mailtoken/config", xdg);
     else if (home != NULL && home[0] == '/')

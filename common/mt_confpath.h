@@ -1,4 +1,4 @@
-/* Where the configuration file is: the same answer for plugin and helper. */
+/* Locating the configuration file, the same way for plugin and helper. */
 #ifndef MT_CONFPATH_H
 #define MT_CONFPATH_H
 

@@ -76,10 +76,12 @@ parse_timeout(const char *value, int *seconds_r)
     if (errno != 0 || v > CONFIG_TIMEOUT_MAX)
         return -1;
     /* The same units as the helper's durations: s, m, h. */
-    if (*end == 's' || *end == 'm' || *end == 'h') {
-        unit = *end == 's' ? 1 : *end == 'm' ? 60 : 3600;
+    if (*end == 'm')
+        unit = 60;
+    else if (*end == 'h')
+        unit = 3600;
+    if (*end == 's' || *end == 'm' || *end == 'h')
         end++;
-    }
     if (*end != '\0' || v * unit < 1 || v * unit > CONFIG_TIMEOUT_MAX)
         return -1;
     *seconds_r = (int)(v * unit);

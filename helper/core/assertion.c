@@ -19,6 +19,7 @@
 #include <openssl/x509.h>
 
 #include "mt_base64.h"
+#include "mt_io.h"
 #include "mt_wipe.h"
 
 /* Shorter RSA keys are disallowed for signatures by NIST SP 800-131A since 2014. */
@@ -72,8 +73,6 @@ read_pem(const char *path, const char *key_name, int key_mode, struct mt_buf *bu
          struct mt_err *err)
 {
     struct stat sb;
-    char chunk[4096];
-    ssize_t n;
     int fd, rc = -1;
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -86,22 +85,16 @@ read_pem(const char *path, const char *key_name, int key_mode, struct mt_buf *bu
         err_set(err, EX_CONFIG, "%s %s is not a regular file", key_name, path);
         goto done;
     }
-    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            err_set(err, EX_CONFIG, "cannot read %s %s: %s", key_name, path, strerror(errno));
-            goto done;
-        }
-        if (mt_buf_append(buf, chunk, (size_t)n) != 0) {
+    if (mt_read_all(fd, buf) != 0) {
+        if (errno == ENOSPC)
             err_set(err, EX_CONFIG, "%s %s is larger than %d KiB: is it a PEM file?", key_name,
                     path, ASSERTION_PEM_MAX / 1024);
-            goto done;
-        }
+        else
+            err_set(err, EX_CONFIG, "cannot read %s %s: %s", key_name, path, strerror(errno));
+        goto done;
     }
     rc = 0;
 done:
-    mt_wipe(chunk, sizeof(chunk));
     close(fd);
     return rc;
 }

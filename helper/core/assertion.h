@@ -71,7 +71,11 @@ int assertion_check_key_mode(int fd, const char *path, const char *key_name,
 static inline const char *
 assertion_alg_name(enum assertion_alg alg)
 {
-    return alg == ASSERTION_ALG_RS256 ? "RS256" : alg == ASSERTION_ALG_PS256 ? "PS256" : "default";
+    if (alg == ASSERTION_ALG_RS256)
+        return "RS256";
+    if (alg == ASSERTION_ALG_PS256)
+        return "PS256";
+    return "default";
 }
 
 struct assertion_ops {

@@ -14,6 +14,7 @@
 #include <ini.h>
 
 #include "mt_buf.h"
+#include "mt_io.h"
 #include "mt_confpath.h"
 #include "mt_wipe.h"
 #include "provider.h"
@@ -1360,8 +1361,6 @@ static int
 read_file(const char *path, char **text_r, struct mt_err *err)
 {
     struct mt_buf buf;
-    char chunk[8192];
-    ssize_t n;
     int fd;
 
     fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -1369,27 +1368,20 @@ read_file(const char *path, char **text_r, struct mt_err *err)
         return err_set(err, errno == ENOENT ? EX_CONFIG : EX_NOINPUT,
                        "cannot open the configuration file %s: %s", path, strerror(errno));
     mt_buf_init(&buf, CONFIG_MAX_SIZE);
-    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
+    if (mt_read_all(fd, &buf) != 0) {
+        if (errno == ENOMEM)
+            err_set(err, EX_OSERR, "%s: out of memory", path);
+        else if (errno == ENOSPC)
+            err_set(err, EX_CONFIG, "%s is larger than %d bytes", path, CONFIG_MAX_SIZE);
+        else
             err_set(err, EX_NOINPUT, "cannot read %s: %s", path, strerror(errno));
-            goto fail;
-        }
-        if (memchr(chunk, '\0', (size_t)n) != NULL) {
-            err_set(err, EX_CONFIG, "%s contains a NUL byte: it is not a text file", path);
-            goto fail;
-        }
-        if (mt_buf_append(&buf, chunk, (size_t)n) != 0) {
-            if (errno == ENOMEM)
-                err_set(err, EX_OSERR, "%s: out of memory", path);
-            else
-                err_set(err, EX_CONFIG, "%s is larger than %d bytes", path, CONFIG_MAX_SIZE);
-            goto fail;
-        }
+        goto fail;
+    }
+    if (memchr(mt_buf_str(&buf), '\0', buf.len) != NULL) {
+        err_set(err, EX_CONFIG, "%s contains a NUL byte: it is not a text file", path);
+        goto fail;
     }
     close(fd);
-    mt_wipe(chunk, sizeof(chunk));
     *text_r = mt_buf_detach(&buf);
     if (*text_r == NULL)
         return err_set(err, EX_OSERR, "out of memory");
@@ -1397,7 +1389,6 @@ read_file(const char *path, char **text_r, struct mt_err *err)
 
 fail:
     close(fd);
-    mt_wipe(chunk, sizeof(chunk));
     mt_buf_free(&buf);
     return -1;
 }

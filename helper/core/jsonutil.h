@@ -16,7 +16,7 @@
 /*
  * The error_r of json_parse_wiped when memory ran out; compare the
  * pointer. An object with a member name that appears twice gets it too,
- * because the two cannot be told apart after json-c 0.16 parsed them.
+ * because the two cases look the same once json-c 0.16 has parsed them.
  */
 extern const char json_out_of_memory[];
 
@@ -24,7 +24,7 @@ extern const char json_out_of_memory[];
  * Parses len bytes as exactly one JSON value (white space around it
  * allowed, nothing else). Returns the value, or NULL with *error_r set
  * to a static description: json_out_of_memory when an allocation
- * failed, which the text says nothing about. Free with json_wipe_put.
+ * failed, which no byte of the text explains. Free with json_wipe_put.
  */
 struct json_object *json_parse_wiped(const char *text, size_t len, const char **error_r);
 

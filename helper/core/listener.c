@@ -114,6 +114,28 @@ invalid:
 
 /* ---- binding ---- */
 
+/* Fills ss with the loopback address of family (AF_INET or AF_INET6) and port; returns its length. */
+static socklen_t
+loopback_address(int family, unsigned port, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof(*ss));
+    if (family == AF_INET) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)port);
+        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        return sizeof(*sin);
+    } else {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)port);
+        sin6->sin6_addr = in6addr_loopback;
+        return sizeof(*sin6);
+    }
+}
+
 /* Binds a loopback socket of family to port (0: any). Returns the descriptor, or -1 (errno). */
 static int
 bind_loopback(int family, unsigned port, enum listener_mode mode, unsigned *port_r)
@@ -122,22 +144,7 @@ bind_loopback(int family, unsigned port, enum listener_mode mode, unsigned *port
     socklen_t len;
     int fd, saved;
 
-    memset(&ss, 0, sizeof(ss));
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof(*sin);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)port);
-        sin6->sin6_addr = in6addr_loopback;
-        len = sizeof(*sin6);
-    }
+    len = loopback_address(family, port, &ss);
     fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
@@ -174,22 +181,7 @@ port_has_listener(int family, unsigned port)
     socklen_t len;
     int fd, connected;
 
-    memset(&ss, 0, sizeof(ss));
-    if (family == AF_INET) {
-        struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-        sin->sin_family = AF_INET;
-        sin->sin_port = htons((uint16_t)port);
-        sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        len = sizeof(*sin);
-    } else {
-        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-        sin6->sin6_family = AF_INET6;
-        sin6->sin6_port = htons((uint16_t)port);
-        sin6->sin6_addr = in6addr_loopback;
-        len = sizeof(*sin6);
-    }
+    len = loopback_address(family, port, &ss);
     fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return 1;

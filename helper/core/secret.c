@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mt_buf.h"
+#include "mt_io.h"
 #include "mt_wipe.h"
 
 #define SECRET_MAX 8192
@@ -41,8 +42,6 @@ static int
 read_secret_file(const char *path, struct mt_buf *buf, struct mt_err *err)
 {
     struct stat sb;
-    char chunk[1024];
-    ssize_t n;
     int fd, rc = -1;
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
@@ -59,18 +58,13 @@ read_secret_file(const char *path, struct mt_buf *buf, struct mt_err *err)
                 path, (unsigned)(sb.st_mode & 07777), path);
         goto done;
     }
-    while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 || mt_buf_append(buf, chunk, (size_t)n) != 0) {
-            err_set(err, EX_CONFIG, "cannot read client_secret_file %s: %s", path,
-                    n < 0 ? strerror(errno) : "larger than 8 KiB");
-            goto done;
-        }
+    if (mt_read_all(fd, buf) != 0) {
+        err_set(err, EX_CONFIG, "cannot read client_secret_file %s: %s", path,
+                errno == ENOSPC ? "larger than 8 KiB" : strerror(errno));
+        goto done;
     }
     rc = 0;
 done:
-    mt_wipe(chunk, sizeof(chunk));
     close(fd);
     return rc;
 }

@@ -136,27 +136,6 @@ tokens_set(char **field, const char *value)
 }
 
 static int
-read_all(int fd, struct mt_buf *buf)
-{
-    char chunk[4096];
-    ssize_t n;
-
-    for (;;) {
-        n = read(fd, chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (mt_buf_append(buf, chunk, (size_t)n) != 0) {
-            n = -1;
-            break;
-        }
-    }
-    mt_wipe(chunk, sizeof(chunk));
-    return n < 0 ? -1 : 0;
-}
-
-static int
 get_time(struct json_object *o, const char *key, time_t *out)
 {
     int64_t v;
@@ -308,7 +287,7 @@ store_read(struct store *st, const char *account, struct tokens *t, struct mt_er
         goto done;
     }
     /* Out of memory is EX_OSERR: EX_IOERR would make import and authorize move the file aside. */
-    if (read_all(fd, &buf) != 0) {
+    if (mt_read_all(fd, &buf) != 0) {
         err_set(err, errno == ENOMEM ? EX_OSERR : EX_IOERR, "cannot read %s: %s",
                 store_path(st, account), errno == ENOSPC ? "larger than 1 MiB" : strerror(errno));
         goto done;

@@ -47,10 +47,11 @@ void store_close(struct store *st);
 /*
  * Reads an account's tokens. Returns 1 when the file exists and was read,
  * 0 when there is no file (t is then empty), STORE_CORRUPT for a file
- * that is not a valid token file, or -1. Both failures set err: EX_IOERR
- * for a corrupt, unreadable or unsafe file (one that others can read, that
- * is not a regular file or that belongs to another user), with the path
- * and the fix in the message; EX_OSERR when memory ran out.
+ * that is not a valid token file, or -1. Both failures set err, with the
+ * path and the fix in the message. The code is EX_IOERR for a corrupt,
+ * unreadable or unsafe file (one that others can read, that is not a
+ * regular file or that belongs to another user), and EX_OSERR when memory
+ * ran out.
  * Free t with tokens_free in every case.
  */
 int store_read(struct store *st, const char *account, struct tokens *t, struct mt_err *err);

@@ -45,9 +45,10 @@ int token_mark_rejected(const struct config *cfg, const struct account *a,
                         const char *fingerprint, struct mt_err *err);
 
 /*
- * Stores a refresh token (mailtoken import), replacing what the store
- * held for the account; a corrupt file is moved aside to NAME.json.corrupt
- * first, and *moved_r is set to 1. Returns 0 or -1 with err set.
+ * Stores a refresh token (mailtoken import) in place of what the store
+ * contained for the account. A corrupt file is first moved aside to
+ * NAME.json.corrupt, and *moved_r is then set to 1. Returns 0 or -1 with
+ * err set.
  */
 int token_import(const struct config *cfg, const struct account *a, const char *refresh_token,
                  int *moved_r, struct mt_err *err);

@@ -159,8 +159,8 @@ relay(struct mail_session *s, int in_fd, int out_fd, struct mt_err *err)
                 static const char logout[] = "MTLOGOUT LOGOUT\r\n";
 
                 /* Programs that just close (NeoMutt, a killed mutt) would leave the server
-                 * session open until the timeout; a LOGOUT after their last command ends
-                 * it at once, and is harmless after their own LOGOUT. */
+                 * session open until the timeout. A LOGOUT after their last command ends
+                 * it at once, and does no harm after their own LOGOUT. */
                 mail_session_step(s, "the mail program closed its end; sending LOGOUT and "
                                   "passing on the rest of the server's replies");
                 program_open = 0;
